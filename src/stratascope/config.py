@@ -1,0 +1,87 @@
+"""Settings from the environment and an optional `stratascope.toml`.
+
+Environment variables win over the file. The file is looked up at
+`$STRATASCOPE_CONFIG`, then `./stratascope.toml`, then `$STRATASCOPE_HOME/stratascope.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+@dataclass
+class Settings:
+    home: Path
+    database_url: str
+    cache_url: str
+    cache_max_bytes: int
+    chunk_memory_bytes: int
+    max_region_pixels: int
+    read_only: bool
+    #: per-store overrides, keyed by "s3://bucket" (or "gs://bucket", ...)
+    stores: dict[str, dict] = field(default_factory=dict)
+    #: URL prefixes import may read from; empty means "any" (the CLI is admin-only)
+    allowed_prefixes: list[str] = field(default_factory=list)
+    config_file: Path | None = None
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.home / "cache"
+
+
+def _find_config_file(home: Path) -> Path | None:
+    candidates = [os.environ.get("STRATASCOPE_CONFIG"), "stratascope.toml", home / "stratascope.toml"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def load_settings() -> Settings:
+    home = Path(os.environ.get("STRATASCOPE_HOME", Path.home() / ".local/share/stratascope"))
+    config_file = _find_config_file(home)
+    data: dict = {}
+    if config_file:
+        with open(config_file, "rb") as fh:
+            data = tomllib.load(fh)
+    server = data.get("server", {})
+    cache = data.get("cache", {})
+    database_url = os.environ.get("STRATASCOPE_DATABASE_URL") or data.get("database", {}).get("url")
+    return Settings(
+        home=home,
+        database_url=database_url or f"sqlite:///{home / 'catalogue.sqlite'}",
+        cache_url=os.environ.get("STRATASCOPE_CACHE_URL") or cache.get("url") or str(home / "cache"),
+        cache_max_bytes=_env_int("STRATASCOPE_CACHE_MAX_BYTES", cache.get("max_bytes", 10 * 2**30)),
+        chunk_memory_bytes=_env_int("STRATASCOPE_CHUNK_MEMORY_BYTES", cache.get("memory_bytes", 512 * 2**20)),
+        max_region_pixels=_env_int("STRATASCOPE_MAX_REGION_PIXELS", server.get("max_region_pixels", 16_000_000)),
+        read_only=_env_bool("STRATASCOPE_READ_ONLY", server.get("read_only", False)),
+        stores=data.get("stores", {}),
+        allowed_prefixes=list(data.get("import", {}).get("allowed_prefixes", [])),
+        config_file=config_file,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,99 @@
+"""What import produces: format-neutral image descriptions with a chunk layout.
+
+Every image is described in the logical 5-D order (t, c, z, y, x). A level's
+`layout` is a JSON-able dict that tells `pixels` where each chunk's bytes are and how
+to decode them; `manifest` is an optional compact per-chunk table (TIFF tile offsets
+and byte counts). OME-Zarr needs no manifest: chunk keys follow from the layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+AXES = "tczyx"
+
+
+class FormatError(Exception):
+    """The object is not a readable image (corrupt, unsupported, or absurd metadata)."""
+
+
+class UnsupportedFormat(FormatError):
+    """The object is recognisably an image we do not support yet (e.g. an HCS plate)."""
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    url: str
+    size: int
+    etag: str | None = None
+    version: str | None = None
+    last_modified: datetime | None = None
+    storage_class: str | None = None
+
+
+@dataclass
+class ChannelSpec:
+    label: str
+    color: str | None = None  # "RRGGBB"
+    window_start: float | None = None
+    window_end: float | None = None
+    window_min: float | None = None  # data range, if known
+    window_max: float | None = None
+    emission_wave: float | None = None
+    active: bool = True
+    inverted: bool = False
+    family: str = "linear"
+    coefficient: float = 1.0
+
+
+@dataclass
+class LevelSpec:
+    shape: tuple[int, int, int, int, int]  # (t, c, z, y, x)
+    chunks: tuple[int, int, int, int, int]  # chunk shape in the same order
+    dtype: str  # numpy dtype string, e.g. "<u2", "|u1", "<f4"
+    layout: dict  # format-specific, see pixels/zarr_chunks.py and pixels/tiff_tiles.py
+    manifest: bytes | None = None
+
+
+@dataclass
+class ImageSpec:
+    name: str
+    format: str  # "ome-zarr-0.4", "ome-zarr-0.5", "ome-tiff", "tiff"
+    url: str  # the image's root URL (Zarr group / TIFF object)
+    axes: str  # original axis order, e.g. "czyx"
+    levels: list[LevelSpec]
+    channels: list[ChannelSpec]
+    sources: list[SourceObject]
+    physical_sizes: dict[str, tuple[float, str]] = field(default_factory=dict)  # axis -> (value, unit)
+    description: str | None = None
+    acquisition_date: datetime | None = None
+    series: int = 0  # index of this image inside its source (OME-TIFF Image, multiscales entry)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        return self.levels[0].shape
+
+    @property
+    def dtype(self) -> str:
+        return self.levels[0].dtype
+
+
+#: Refuse metadata that claims more than this many pixels per plane or in total.
+MAX_PLANE_PIXELS = 2**36  # 65536 x 1048576
+MAX_TOTAL_PIXELS = 2**46
+MAX_CHUNK_BYTES = 512 * 2**20
+
+
+def check_sizes(shape, chunks, itemsize: int, what: str) -> None:
+    """Reject absurd sizes before anything is allocated."""
+    import math
+
+    if len(shape) != 5 or len(chunks) != 5:
+        raise FormatError(f"{what}: expected 5 dimensions, got shape {shape}")
+    if any(int(s) < 1 for s in shape) or any(int(c) < 1 for c in chunks):
+        raise FormatError(f"{what}: every dimension must be at least 1, got shape {tuple(shape)} chunks {tuple(chunks)}")
+    if shape[3] * shape[4] > MAX_PLANE_PIXELS or math.prod(shape) > MAX_TOTAL_PIXELS:
+        raise FormatError(f"{what}: metadata claims {math.prod(shape):.3g} pixels, above the limit of {MAX_TOTAL_PIXELS:.3g}")
+    if math.prod(chunks) * itemsize > MAX_CHUNK_BYTES:
+        raise FormatError(f"{what}: chunk of {math.prod(chunks) * itemsize} bytes is above the limit of {MAX_CHUNK_BYTES}")

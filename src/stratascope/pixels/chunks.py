@@ -1,0 +1,45 @@
+"""The contract between the pixel reader and a format's chunk decoder.
+
+`pixels.region` finds the chunks a region covers, asks the level's `ChunkCodec` where
+each chunk's bytes are (`locate`), fetches them (counted, cached, coalesced) and asks
+the codec to `decode` them into an array of the full 5-D chunk shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol
+
+import numpy as np
+
+ChunkIndex = tuple[int, int, int, int, int]  # (t, c, z, y, x) chunk-grid index
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """Where a chunk's bytes are: [start, end) of an object, or the whole object."""
+
+    url: str
+    start: int | None = None  # None: the whole object
+    end: int | None = None
+    version: str | None = None
+
+    @property
+    def length(self) -> int | None:
+        return None if self.start is None else self.end - self.start
+
+
+#: fetch(url, start, end, version) -> bytes; start=None reads the whole object,
+#: start<0 with end=None reads the last -start bytes. May raise storage errors.
+Fetch = Callable[[str, "int | None", "int | None", "str | None"], Awaitable[bytes]]
+
+
+class ChunkCodec(Protocol):
+    async def locate(self, index: ChunkIndex, fetch: Fetch) -> ByteRange | None:
+        """Where the chunk's bytes are; None if the chunk is absent (fill value)."""
+
+    def decode(self, data: bytes, index: ChunkIndex) -> np.ndarray:
+        """Decode to an array of exactly the level's 5-D chunk shape (pad short edges)."""
+
+    def fill(self, index: ChunkIndex) -> np.ndarray:
+        """The array for an absent chunk (fill value)."""

@@ -1,0 +1,133 @@
+"""Read-only, counted access to source objects by URL.
+
+Every request to a source store goes through `SourceReader`, so the request counters
+are complete. There is deliberately no write method: the server never writes to a
+source store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import obstore
+from obstore import exceptions as obx
+
+from .accounting import SOURCE_REQUESTS, RequestCounter
+from .errors import ObjectNotFound, StorageError, StoreUnavailable
+from .stores import open_store
+from .urls import Location, parse_url
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    url: str
+    size: int
+    etag: str | None
+    version: str | None
+    last_modified: datetime | None
+    storage_class: str | None = None
+
+
+def _translate(exc: Exception, url: str) -> StorageError:
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, (obx.NotFoundError, FileNotFoundError)):
+        return ObjectNotFound(f"not found: {url}")
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreUnavailable(f"cannot read {url}: {message}")
+
+
+def _info(location: Location, meta) -> ObjectInfo:
+    return ObjectInfo(
+        url=location.root.rstrip("/") + "/" + meta["path"] if location.scheme != "file" else "file:///" + meta["path"],
+        size=int(meta["size"]),
+        etag=meta.get("e_tag"),
+        version=meta.get("version"),
+        last_modified=meta.get("last_modified"),
+    )
+
+
+class SourceReader:
+    """Counted reads of source objects. Methods are async; the CLI wraps them once."""
+
+    def __init__(self, counter: RequestCounter = SOURCE_REQUESTS):
+        self.counter = counter
+
+    @staticmethod
+    def locate(url: str | Location) -> Location:
+        return url if isinstance(url, Location) else parse_url(url)
+
+    async def get(self, url: str | Location, *, version: str | None = None) -> bytes:
+        """A whole object: one GET."""
+        data, _ = await self.get_with_info(url, version=version)
+        return data
+
+    async def get_with_info(self, url: str | Location, *, version: str | None = None) -> tuple[bytes, ObjectInfo]:
+        """A whole object and its metadata (size, ETag, version) from one GET."""
+        location = self.locate(url)
+        options = {"version": version} if version else None
+        try:
+            result = await obstore.get_async(open_store(location), location.key, options=options)
+            data = bytes(await result.bytes_async())
+        except Exception as exc:  # obstore raises many types; map them to ours
+            self.counter.record("get")
+            raise _translate(exc, location.url) from exc
+        self.counter.record("get", len(data))
+        return data, _info(location, result.meta)
+
+    async def get_range(self, url: str | Location, start: int, end: int, *, version: str | None = None) -> bytes:
+        """Bytes [start, end) of an object: one ranged GET."""
+        location = self.locate(url)
+        options: dict = {"range": (start, end)}
+        if version:
+            options["version"] = version
+        return await self._ranged(location, options)
+
+    async def get_suffix(self, url: str | Location, length: int, *, version: str | None = None) -> bytes:
+        """The last `length` bytes of an object: one ranged GET, no HEAD needed."""
+        location = self.locate(url)
+        options: dict = {"range": {"suffix": length}}
+        if version:
+            options["version"] = version
+        return await self._ranged(location, options)
+
+    async def _ranged(self, location: Location, options: dict) -> bytes:
+        try:
+            result = await obstore.get_async(open_store(location), location.key, options=options)
+            data = bytes(await result.bytes_async())
+        except Exception as exc:
+            self.counter.record("get_range")
+            raise _translate(exc, location.url) from exc
+        self.counter.record("get_range", len(data))
+        return data
+
+    async def head(self, url: str | Location) -> ObjectInfo:
+        location = self.locate(url)
+        try:
+            meta = await obstore.head_async(open_store(location), location.key)
+        except Exception as exc:
+            self.counter.record("head")
+            raise _translate(exc, location.url) from exc
+        self.counter.record("head")
+        return _info(location, meta)
+
+    async def list(self, url: str | Location, *, limit: int | None = None) -> list[ObjectInfo]:
+        """Every object under a prefix (recursive). One `list` count per page."""
+        location = self.locate(url)
+        prefix = location.key.rstrip("/") + "/" if location.key else None
+        objects: list[ObjectInfo] = []
+        try:
+            stream = obstore.list(open_store(location), prefix, chunk_size=1000)
+            async for page in stream:
+                self.counter.record("list")
+                objects.extend(_info(location, meta) for meta in page)
+                if limit is not None and len(objects) >= limit:
+                    break
+        except Exception as exc:
+            raise _translate(exc, location.url) from exc
+        return objects
+
+
+#: The process-wide reader; everything reads source objects through it.
+SOURCE = SourceReader()

@@ -1,0 +1,14 @@
+"""Projects, datasets, images, levels, channels and source objects (SQLAlchemy 2 + Alembic)."""
+
+from .errors import CatalogueError, NotFound, ReadOnlyCatalogue
+from .records import DatasetRecord, ImageRecord, ProjectRecord
+from .repository import (
+    get_dataset, get_image, get_project, image_ids_for_url, list_datasets, list_images, list_projects,
+    recorded_sources, register_image, set_image_status,
+)
+
+__all__ = [
+    "CatalogueError", "DatasetRecord", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
+    "get_dataset", "get_image", "get_project", "image_ids_for_url", "list_datasets", "list_images",
+    "list_projects", "recorded_sources", "register_image", "set_image_status",
+]

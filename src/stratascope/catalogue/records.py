@@ -1,0 +1,80 @@
+"""Plain records handed out of the catalogue (SQLAlchemy rows never leave it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..formats.model import ChannelSpec, LevelSpec, SourceObject
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    id: int
+    name: str
+    description: str | None
+    dataset_count: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: int
+    name: str
+    description: str | None
+    project_id: int
+    project_name: str
+    image_count: int = 0
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    name: str
+    description: str | None
+    format: str
+    url: str
+    series: int
+    axes: str
+    shape: tuple[int, int, int, int, int]  # (t, c, z, y, x) at full resolution
+    dtype: str
+    physical_sizes: dict
+    acquisition_date: datetime | None
+    revision: int
+    status: str
+    status_message: str | None
+    imported_at: datetime
+    updated_at: datetime
+    dataset_id: int | None = None
+    dataset_name: str | None = None
+    dataset_description: str | None = None
+    project_id: int | None = None
+    project_name: str | None = None
+    project_description: str | None = None
+    levels: tuple[LevelSpec, ...] = field(default=(), repr=False)
+    channels: tuple[ChannelSpec, ...] = ()
+    sources: tuple[SourceObject, ...] = ()
+
+    @property
+    def size_t(self) -> int:
+        return self.shape[0]
+
+    @property
+    def size_c(self) -> int:
+        return self.shape[1]
+
+    @property
+    def size_z(self) -> int:
+        return self.shape[2]
+
+    @property
+    def size_y(self) -> int:
+        return self.shape[3]
+
+    @property
+    def size_x(self) -> int:
+        return self.shape[4]
+
+    @property
+    def cache_tag(self) -> str:
+        """Changes whenever the image is re-imported with different content (ETags, cache keys)."""
+        return f"{self.id}.{self.revision}"

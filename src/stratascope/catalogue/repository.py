@@ -1,0 +1,246 @@
+"""Catalogue reads and writes. The only module (with models/db) that talks SQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
+from .db import session_scope
+from .errors import NotFound
+from .models import Channel, Dataset, Image, Level, Project, SourceObjectRow, utcnow
+from .records import DatasetRecord, ImageRecord, ProjectRecord
+
+#: Bump when the manifest layout changes so that re-import refreshes every image.
+MANIFEST_VERSION = 1
+
+
+def fingerprint(spec: ImageSpec) -> str:
+    """Identifies the source content: unchanged sources give an unchanged fingerprint."""
+    items = sorted((s.url, s.size, s.etag or "", s.version or "") for s in spec.sources)
+    payload = json.dumps([MANIFEST_VERSION, spec.format, spec.series, items])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _ensure_dataset(session: Session, project: str | None, dataset: str | None) -> Dataset | None:
+    if not project and not dataset:
+        return None
+    project_name = project or "Default project"
+    proj = session.scalar(select(Project).where(Project.name == project_name))
+    if proj is None:
+        proj = Project(name=project_name)
+        session.add(proj)
+        session.flush()
+    dataset_name = dataset or "Default dataset"
+    ds = session.scalar(select(Dataset).where(Dataset.project_id == proj.id, Dataset.name == dataset_name))
+    if ds is None:
+        ds = Dataset(project_id=proj.id, name=dataset_name)
+        session.add(ds)
+        session.flush()
+    return ds
+
+
+def _fill_image(row: Image, spec: ImageSpec, name: str) -> None:
+    t, c, z, y, x = spec.shape
+    row.name, row.description, row.format, row.axes = name, spec.description, spec.format, spec.axes
+    row.size_t, row.size_c, row.size_z, row.size_y, row.size_x = t, c, z, y, x
+    row.dtype = spec.dtype
+    row.physical_sizes = {axis: [value, unit] for axis, (value, unit) in spec.physical_sizes.items()}
+    row.acquisition_date = spec.acquisition_date
+    row.fingerprint = fingerprint(spec)
+    row.status, row.status_message = "ok", None
+    row.levels = [
+        Level(index=i, shape=list(lv.shape), chunks=list(lv.chunks), dtype=lv.dtype, layout=lv.layout, manifest=lv.manifest)
+        for i, lv in enumerate(spec.levels)
+    ]
+    row.channels = [
+        Channel(
+            index=i, label=ch.label, color=ch.color, window_start=ch.window_start, window_end=ch.window_end,
+            window_min=ch.window_min, window_max=ch.window_max, emission_wave=ch.emission_wave,
+            active=ch.active, inverted=ch.inverted, family=ch.family, coefficient=ch.coefficient,
+        )
+        for i, ch in enumerate(spec.channels)
+    ]
+    row.sources = [
+        SourceObjectRow(url=s.url, size=s.size, etag=s.etag, version=s.version,
+                        last_modified=s.last_modified, storage_class=s.storage_class)
+        for s in spec.sources
+    ]
+
+
+def register_image(spec: ImageSpec, *, project: str | None = None, dataset: str | None = None,
+                   name: str | None = None) -> tuple[int, str]:
+    """Insert or refresh one image in a single transaction.
+
+    Returns (image id, "imported" | "updated" | "unchanged"). Nothing is written unless
+    the whole image is valid, so a failure never leaves a half-registered image.
+    """
+    with session_scope(write=True) as session:
+        ds = _ensure_dataset(session, project, dataset)
+        row = session.scalar(select(Image).where(Image.url == spec.url, Image.series == spec.series))
+        if row is not None and row.fingerprint == fingerprint(spec) and row.status == "ok":
+            if ds is not None and row.dataset_id != ds.id:
+                row.dataset_id = ds.id
+            return row.id, "unchanged"
+        status = "imported" if row is None else "updated"
+        if row is None:
+            row = Image(url=spec.url, series=spec.series, revision=1)
+            session.add(row)
+        else:
+            row.revision = (row.revision or 0) + 1
+            row.levels.clear()
+            row.channels.clear()
+            row.sources.clear()
+            session.flush()
+        _fill_image(row, spec, name or spec.name)
+        row.updated_at = utcnow()
+        if ds is not None:
+            row.dataset_id = ds.id
+        session.flush()
+        return row.id, status
+
+
+def recorded_sources(url: str) -> dict[int, list[SourceObject]]:
+    """Sources recorded for every image registered from `url` (keyed by series)."""
+    with session_scope() as session:
+        rows = session.scalars(
+            select(Image).where(Image.url == url, Image.status == "ok").options(selectinload(Image.sources))
+        ).all()
+        return {row.series: [_source(s) for s in row.sources] for row in rows}
+
+
+def image_ids_for_url(url: str) -> list[int]:
+    with session_scope() as session:
+        return list(session.scalars(select(Image.id).where(Image.url == url).order_by(Image.series)))
+
+
+def _source(row: SourceObjectRow) -> SourceObject:
+    return SourceObject(row.url, row.size, row.etag, row.version, row.last_modified, row.storage_class)
+
+
+def _record(row: Image, *, full: bool) -> ImageRecord:
+    ds = row.dataset
+    proj = ds.project if ds else None
+    levels: tuple = ()
+    if full:
+        levels = tuple(
+            LevelSpec(tuple(lv.shape), tuple(lv.chunks), lv.dtype, lv.layout, lv.manifest) for lv in row.levels
+        )
+    return ImageRecord(
+        id=row.id, name=row.name, description=row.description, format=row.format, url=row.url,
+        series=row.series, axes=row.axes,
+        shape=(row.size_t, row.size_c, row.size_z, row.size_y, row.size_x), dtype=row.dtype,
+        physical_sizes={k: tuple(v) for k, v in (row.physical_sizes or {}).items()},
+        acquisition_date=row.acquisition_date, revision=row.revision, status=row.status,
+        status_message=row.status_message, imported_at=row.imported_at, updated_at=row.updated_at,
+        dataset_id=ds.id if ds else None, dataset_name=ds.name if ds else None,
+        dataset_description=ds.description if ds else None,
+        project_id=proj.id if proj else None, project_name=proj.name if proj else None,
+        project_description=proj.description if proj else None,
+        levels=levels,
+        channels=tuple(
+            ChannelSpec(ch.label, ch.color, ch.window_start, ch.window_end, ch.window_min, ch.window_max,
+                        ch.emission_wave, ch.active, ch.inverted, ch.family, ch.coefficient)
+            for ch in row.channels
+        ),
+        sources=tuple(_source(s) for s in row.sources),
+    )
+
+
+def _image_query(full: bool):
+    options = [selectinload(Image.channels), selectinload(Image.sources),
+               selectinload(Image.dataset).selectinload(Dataset.project)]
+    if full:
+        options.append(selectinload(Image.levels))
+    return select(Image).options(*options)
+
+
+def get_image(image_id: int, *, full: bool = True) -> ImageRecord:
+    with session_scope() as session:
+        row = session.scalar(_image_query(full).where(Image.id == image_id))
+        if row is None:
+            raise NotFound(f"image {image_id} not found")
+        return _record(row, full=full)
+
+
+def list_images(*, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
+                ids: list[int] | None = None, offset: int = 0, limit: int | None = None) -> tuple[list[ImageRecord], int]:
+    """Images (without level manifests) in id order, and the total count for paging."""
+    query = _image_query(False)
+    count = select(func.count(Image.id))
+    filters = []
+    if dataset_id is not None:
+        filters.append(Image.dataset_id == dataset_id)
+    if project_id is not None:
+        filters.append(Image.dataset_id.in_(select(Dataset.id).where(Dataset.project_id == project_id)))
+    if name:
+        filters.append(Image.name.ilike(f"%{name}%"))
+    if ids is not None:
+        filters.append(Image.id.in_(ids))
+    for f in filters:
+        query, count = query.where(f), count.where(f)
+    query = query.order_by(Image.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    with session_scope() as session:
+        return [_record(r, full=False) for r in session.scalars(query)], session.scalar(count)
+
+
+def list_projects(*, offset: int = 0, limit: int | None = None) -> tuple[list[ProjectRecord], int]:
+    counts = select(Dataset.project_id, func.count(Dataset.id).label("n")).group_by(Dataset.project_id).subquery()
+    query = (select(Project, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.project_id == Project.id)
+             .order_by(Project.id).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
+    with session_scope() as session:
+        rows = session.execute(query).all()
+        total = session.scalar(select(func.count(Project.id)))
+        return [ProjectRecord(p.id, p.name, p.description, n) for p, n in rows], total
+
+
+def get_project(project_id: int) -> ProjectRecord:
+    projects, _ = list_projects()
+    for project in projects:
+        if project.id == project_id:
+            return project
+    raise NotFound(f"project {project_id} not found")
+
+
+def list_datasets(*, project_id: int | None = None, image_id: int | None = None, offset: int = 0,
+                  limit: int | None = None) -> tuple[list[DatasetRecord], int]:
+    counts = select(Image.dataset_id, func.count(Image.id).label("n")).group_by(Image.dataset_id).subquery()
+    query = (select(Dataset, Project, func.coalesce(counts.c.n, 0)).join(Project, Project.id == Dataset.project_id)
+             .outerjoin(counts, counts.c.dataset_id == Dataset.id))
+    count = select(func.count(Dataset.id))
+    if project_id is not None:
+        query, count = query.where(Dataset.project_id == project_id), count.where(Dataset.project_id == project_id)
+    if image_id is not None:
+        sub = select(Image.dataset_id).where(Image.id == image_id)
+        query, count = query.where(Dataset.id.in_(sub)), count.where(Dataset.id.in_(sub))
+    query = query.order_by(Dataset.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    with session_scope() as session:
+        rows = session.execute(query).all()
+        return ([DatasetRecord(d.id, d.name, d.description, p.id, p.name, n) for d, p, n in rows],
+                session.scalar(count))
+
+
+def get_dataset(dataset_id: int) -> DatasetRecord:
+    with session_scope() as session:
+        row = session.get(Dataset, dataset_id)
+        if row is None:
+            raise NotFound(f"dataset {dataset_id} not found")
+        n = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id))
+        return DatasetRecord(row.id, row.name, row.description, row.project_id, row.project.name, n)
+
+
+def set_image_status(image_id: int, status: str, message: str | None = None) -> None:
+    with session_scope(write=True) as session:
+        row = session.get(Image, image_id)
+        if row is None:
+            raise NotFound(f"image {image_id} not found")
+        row.status, row.status_message = status, message

@@ -1,0 +1,157 @@
+"""Import: discover images under URLs, read their metadata, register them atomically.
+
+One failing image never stops the others; an image is registered in one transaction or
+not at all; re-running an interrupted bulk import skips what is already registered and
+unchanged (checked against the listing, without reading those images again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from .. import catalogue
+from ..config import get_settings
+from ..formats.model import FormatError, ImageSpec
+from ..storage import SOURCE, NotAllowed, SourceReader, StorageError
+from ..storage.urls import parse_url
+from .discover import Candidate, discover
+
+log = logging.getLogger(__name__)
+IMAGE_TIMEOUT_S = 300
+CONCURRENCY = 8
+
+
+@dataclass
+class ImportResult:
+    id: int | None
+    name: str
+    url: str
+    status: str  # imported | unchanged | updated | failed
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ImportOptions:
+    project: str | None = None
+    dataset: str | None = None
+    name: str | None = None
+    after_register: Callable[[int], object] | None = None  # e.g. make thumbnails
+
+
+def check_allowed(url: str) -> None:
+    allowed = get_settings().allowed_prefixes
+    if not allowed:
+        return
+    target = parse_url(url).url
+    for prefix in allowed:
+        base = parse_url(prefix).url.rstrip("/")
+        if target == base or target.startswith(base + "/"):
+            return
+    raise NotAllowed(f"{url} is not under an allowed import prefix ({', '.join(allowed)})")
+
+
+async def read_specs(candidate: Candidate, reader: SourceReader = SOURCE) -> list[ImageSpec]:
+    if candidate.kind == "tiff":
+        from ..formats.tiff import read_tiff
+
+        return await read_tiff(candidate.url, reader=reader)
+    from ..formats.ome_zarr import read_ome_zarr
+
+    return await read_ome_zarr(candidate.url, reader=reader)
+
+
+def _unchanged_from_listing(candidate: Candidate) -> list[ImportResult] | None:
+    if not candidate.listed:
+        return None
+    recorded = catalogue.recorded_sources(candidate.url)
+    if not recorded:
+        return None
+    for sources in recorded.values():
+        for src in sources:
+            seen = candidate.listed.get(src.url)
+            if seen is None or seen.size != src.size or (src.etag and seen.etag != src.etag):
+                return None
+    results = []
+    for image_id in catalogue.image_ids_for_url(candidate.url):
+        record = catalogue.get_image(image_id, full=False)
+        results.append(ImportResult(image_id, record.name, candidate.url, "unchanged"))
+    return results
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, (FormatError, StorageError, catalogue.CatalogueError)):
+        return str(exc) or type(exc).__name__
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"timed out after {IMAGE_TIMEOUT_S} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def import_candidate(candidate: Candidate, options: ImportOptions, single: bool) -> list[ImportResult]:
+    shortcut = _unchanged_from_listing(candidate)
+    if shortcut is not None:
+        return shortcut
+    name = candidate.url.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        specs = await asyncio.wait_for(read_specs(candidate), IMAGE_TIMEOUT_S)
+        if not specs:
+            raise FormatError(f"{candidate.url} contains no image")
+    except Exception as exc:  # one failing image never stops the others
+        log.info("import of %s failed: %s", candidate.url, exc)
+        return [ImportResult(None, name, candidate.url, "failed", _error_text(exc))]
+    results = []
+    for spec in specs:
+        label = options.name if (options.name and single and len(specs) == 1) else spec.name
+        try:
+            image_id, status = await asyncio.to_thread(
+                catalogue.register_image, spec, project=options.project, dataset=options.dataset, name=label
+            )
+            if options.after_register and status != "unchanged":
+                await asyncio.to_thread(options.after_register, image_id)
+            results.append(ImportResult(image_id, label, candidate.url, status))
+        except Exception as exc:
+            results.append(ImportResult(None, label, candidate.url, "failed", _error_text(exc)))
+    return results
+
+
+async def import_urls(
+    urls: list[str], options: ImportOptions | None = None,
+    on_candidates: Callable[[int], None] | None = None,
+    on_result: Callable[[ImportResult], None] | None = None,
+) -> list[ImportResult]:
+    """Import every image under `urls`; results in discovery order."""
+    options = options or ImportOptions()
+    work: list[tuple[Candidate, bool]] = []
+    failed: list[ImportResult] = []
+    for url in urls:
+        try:
+            check_allowed(url)
+            candidates, listed = await discover(url)
+            if not candidates:
+                raise FormatError(f"no OME-Zarr or TIFF images found under {url}")
+        except Exception as exc:
+            result = ImportResult(None, url.rstrip("/").rsplit("/", 1)[-1], url, "failed", _error_text(exc))
+            failed.append(result)
+            if on_result:
+                on_result(result)
+            continue
+        work.extend((cand, not listed) for cand in candidates)
+    if on_candidates:
+        on_candidates(len(work))
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(candidate: Candidate, single: bool) -> list[ImportResult]:
+        async with semaphore:
+            results = await import_candidate(candidate, options, single)
+        if on_result:
+            for result in results:
+                on_result(result)
+        return results
+
+    batches = await asyncio.gather(*(one(c, s) for c, s in work))
+    return failed + [r for batch in batches for r in batch]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from support.moto_server import MotoServer, boto3_client, upload_tree
+from support.postgres import postgres_url  # noqa: F401  (fixture: a PostgreSQL URL, or a skip)
 
 _bucket_ids = itertools.count()
 
@@ -67,3 +68,44 @@ def stratascope_home(tmp_path, monkeypatch):
     state.reset()
     yield home
     state.reset()
+
+
+@pytest.fixture
+def import_urls_sync():
+    """import_urls_sync([url, ...], **options) -> results (the same code path as the CLI)."""
+    import asyncio
+
+    from stratascope.ingest import ImportOptions, import_urls
+    from stratascope.ingest.derived import make_derived_async
+
+    def _run(urls, **options):
+        opts = ImportOptions(after_register=make_derived_async, **options)
+        return asyncio.run(import_urls(list(urls), opts))
+
+    return _run
+
+
+@pytest.fixture
+def sample_zarr(tmp_path, import_urls_sync):
+    """A 3-channel uint16 OME-Zarr v0.4 (2 z, 300x500, pyramid) imported from a local folder.
+
+    Returns (image_id, truth) with truth in (t, c, z, y, x) order at full resolution.
+    """
+    from support.samples import smooth_array, write_ome_zarr_v04
+
+    data = smooth_array((3, 2, 300, 500))
+    truth = write_ome_zarr_v04(tmp_path / "sample.zarr", data)
+    results = import_urls_sync([str(tmp_path / "sample.zarr")], project="Demo project", dataset="Demo dataset")
+    assert results[0].status == "imported", results
+    return results[0].id, truth
+
+
+@pytest.fixture
+def client():
+    """An HTTP client speaking to the real app in-process (starlette TestClient over httpx)."""
+    from fastapi.testclient import TestClient
+
+    from stratascope.api.app import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client

@@ -4,11 +4,11 @@ from .errors import CatalogueError, NotFound, ReadOnlyCatalogue
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 from .repository import (
     get_dataset, get_image, get_project, image_ids_for_url, list_datasets, list_images, list_projects,
-    recorded_sources, register_image, set_image_status,
+    recorded_sources, register_image, set_channel_ranges, set_image_status,
 )
 
 __all__ = [
     "CatalogueError", "DatasetRecord", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
     "get_dataset", "get_image", "get_project", "image_ids_for_url", "list_datasets", "list_images",
-    "list_projects", "recorded_sources", "register_image", "set_image_status",
+    "list_projects", "recorded_sources", "register_image", "set_channel_ranges", "set_image_status",
 ]

@@ -244,3 +244,14 @@ def set_image_status(image_id: int, status: str, message: str | None = None) -> 
         if row is None:
             raise NotFound(f"image {image_id} not found")
         row.status, row.status_message = status, message
+
+
+def set_channel_ranges(image_id: int, ranges: list[tuple[float, float]]) -> None:
+    """Record per-channel data min/max gathered at import (for automatic windows)."""
+    with session_scope(write=True) as session:
+        rows = session.scalars(select(Channel).where(Channel.image_id == image_id).order_by(Channel.index)).all()
+        for row, (low, high) in zip(rows, ranges):
+            if row.window_min is None:
+                row.window_min = float(low)
+            if row.window_max is None:
+                row.window_max = float(high)

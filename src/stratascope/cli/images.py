@@ -34,7 +34,9 @@ def import_command(
 
     Exit status 0 when every image imported (or was unchanged), 1 when any failed.
     """
-    options = ImportOptions(project=project, dataset=dataset, name=name)
+    from ..ingest.derived import make_derived_async
+
+    options = ImportOptions(project=project, dataset=dataset, name=name, after_register=make_derived_async)
     show_progress = not as_json and sys.stderr.isatty()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(stderr=True), disable=not show_progress)

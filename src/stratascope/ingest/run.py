@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from .. import catalogue
@@ -41,7 +41,8 @@ class ImportOptions:
     project: str | None = None
     dataset: str | None = None
     name: str | None = None
-    after_register: Callable[[int], object] | None = None  # e.g. make thumbnails
+    #: async callable run after an image is registered or updated (thumbnails, statistics)
+    after_register: Callable[[int], Awaitable[None]] | None = None
 
 
 def check_allowed(url: str) -> None:
@@ -111,9 +112,13 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
             image_id, status = await asyncio.to_thread(
                 catalogue.register_image, spec, project=options.project, dataset=options.dataset, name=label
             )
+            warning = None
             if options.after_register and status != "unchanged":
-                await asyncio.to_thread(options.after_register, image_id)
-            results.append(ImportResult(image_id, label, candidate.url, status))
+                try:
+                    await options.after_register(image_id)
+                except Exception as exc:  # registered; only derived data is missing
+                    warning = f"registered, but thumbnails could not be made: {_error_text(exc)}"
+            results.append(ImportResult(image_id, label, candidate.url, status, warning))
         except Exception as exc:
             results.append(ImportResult(None, label, candidate.url, "failed", _error_text(exc)))
     return results

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..storage import SOURCE, IntegrityError, SourceReader
+
+log = logging.getLogger(__name__)
 
 
 class SourceFetch:
@@ -26,3 +30,71 @@ class SourceFetch:
                 "(the object changed or was truncated since import)"
             )
         return data
+
+
+class CachedFetch:
+    """Read-through cache tier in front of a `Fetch` (same call signature as `SourceFetch`).
+
+    Chunk bytes are stored under "chunk/<sha256(url|start|end|version)>", suffix reads (shard
+    indexes) under "shardindex/...". Only complete bodies are stored: a range must have
+    exactly end - start bytes and a suffix exactly -start, so a truncated response is
+    returned to (and judged by) the caller but never cached. `cache=None` uses the
+    process-wide tier at call time (so `state.reset()` takes effect).
+    """
+
+    def __init__(self, inner=None, cache=None):
+        self.inner = inner or SourceFetch()
+        self._cache = cache
+
+    @staticmethod
+    def key(url: str, start: int | None, end: int | None, version: str | None) -> str:
+        import hashlib
+
+        kind = "shardindex" if start is not None and start < 0 and end is None else "chunk"
+        digest = hashlib.sha256(f"{url}|{start}|{end}|{version or ''}".encode()).hexdigest()
+        return f"{kind}/{digest}"
+
+    async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None) -> bytes:
+        import asyncio
+
+        from ..cachetier import get_cache
+
+        cache = self._cache if self._cache is not None else get_cache()
+        if not cache.enabled:
+            return await self.inner(url, start, end, version)
+        key = self.key(url, start, end, version)
+        kind = key.split("/", 1)[0]
+        expected = None if start is None else (-start if end is None else end - start)
+        try:
+            data = await asyncio.to_thread(cache.get, key)
+        except OSError as exc:  # an unreadable cache degrades to the source, never fails a read
+            log.warning("cache tier read failed for %s: %s", url, exc)
+            data = None
+        if data is not None and (expected is None or len(data) == expected):
+            _record_cache(kind, True)
+            return data
+        _record_cache(kind, False)
+        data = await self.inner(url, start, end, version)
+        if expected is None or len(data) == expected:
+            try:
+                await asyncio.to_thread(cache.put, key, data)
+            except Exception as exc:  # disk full, permissions, cache bucket down: serve anyway
+                log.warning("cache tier write failed for %s: %s", url, exc)
+        return data
+
+
+def _record_cache(kind: str, hit: bool) -> None:
+    """Prometheus counters, when the api package (and prometheus-client) is importable."""
+    global _metrics
+    if _metrics is None:
+        try:
+            from ..api.metrics import record_cache
+
+            _metrics = record_cache
+        except Exception:
+            _metrics = False
+    if _metrics:
+        _metrics(f"cache/{kind}", hit)
+
+
+_metrics = None

@@ -1,0 +1,53 @@
+"""The FastAPI application: one router per public protocol, errors mapped in one place."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+
+from .. import __version__
+from . import errors, metrics
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="stratascope",
+        version=__version__,
+        description="Microscopy images served straight from object storage: OMERO.web webgateway and "
+        "JSON API, IIIF Image API 3, OME-Zarr over HTTP.",
+    )
+    errors.install(app)
+    metrics.install_listeners()
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
+        allow_headers=["*"], expose_headers=["ETag", "Content-Length", "Content-Range"],
+    )
+    app.add_middleware(metrics.TimingMiddleware)
+    for router in _routers():
+        app.include_router(router)
+    return app
+
+
+def _routers():
+    from . import metrics as metrics_module
+    from . import webgateway
+
+    routers = [webgateway.router, metrics_module.router]
+    for name in ("json_api", "iiif", "zarr_http", "viewer"):
+        module = _optional(name)
+        if module is not None:
+            routers.append(module.router)
+    return routers
+
+
+def _optional(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"{__package__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.{name}":
+            return None
+        raise

@@ -1,0 +1,39 @@
+"""Work done once at import so that browsing never touches the archive:
+channel statistics (automatic windows) and the default thumbnails."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+
+from .. import catalogue
+
+log = logging.getLogger(__name__)
+STATS_MAX_PIXELS = 1024 * 1024
+
+
+async def gather_channel_ranges(image) -> list[tuple[float, float]]:
+    """Min/max per channel over the middle z, first t of the coarsest small level."""
+    from ..pixels import get_reader
+    from ..render.pipeline import default_z_t, level_within
+
+    level = level_within(image, STATS_MAX_PIXELS)
+    z, t = default_z_t(image)
+    planes = await get_reader().read_region(image, level, t=t, z=z)
+    ranges = []
+    for plane in planes:
+        finite = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane
+        ranges.append((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
+    return ranges
+
+
+async def make_derived_async(image_id: int) -> None:
+    from ..api.thumbnails import make_default_thumbnails
+
+    image = catalogue.get_image(image_id)
+    if any(ch.window_min is None or ch.window_max is None for ch in image.channels):
+        catalogue.set_channel_ranges(image_id, await gather_channel_ranges(image))
+        image = catalogue.get_image(image_id)
+    await make_default_thumbnails(image)

@@ -1,0 +1,140 @@
+"""Chunk codec for TIFF / OME-TIFF levels: tile locations from the manifest, decoding
+with imagecodecs. Serving never reads an IFD: everything needed is in the level's
+`layout` and `manifest` (documented in formats/tiff.py).
+
+Decoding mirrors tifffile's `TiffPage.decode`: image codecs (JPEG, WebP, JPEG 2000, ...)
+return pixels directly; the others (LZW, Deflate, Zstd, PackBits, none) return bytes in
+the file's byte order, which are reshaped, un-predicted (horizontal differencing or
+floating-point predictor) and converted to native byte order. Short strips and
+partial edge tiles are padded to the full chunk shape.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import imagecodecs
+import numpy as np
+
+from ..formats.model import LevelSpec
+from ..formats.tiff import JPEG_COMPRESSIONS, load_manifest
+from ..storage import IntegrityError
+from .chunks import ByteRange, ChunkIndex, Fetch
+
+
+class TiffChunkCodec:
+    """`ChunkCodec` for a TIFF level; construct once per level (parses the manifest)."""
+
+    def __init__(self, level: LevelSpec):
+        from tifffile import TIFF
+
+        layout = level.layout
+        if layout.get("kind") != "tiff" or level.manifest is None:
+            raise ValueError("not a TIFF level (layout kind must be 'tiff' with a manifest)")
+        self.layout = layout
+        self.url: str = layout["url"]
+        self.version: str | None = layout.get("version")
+        self.chunks = tuple(int(n) for n in level.chunks)
+        self.dtype = np.dtype(level.dtype)
+        self.manifest = load_manifest(level.manifest)
+        if list(self.manifest.shape) != list(layout["manifest"]["shape"]):
+            raise ValueError(f"manifest shape {self.manifest.shape} does not match the layout")
+        self.compression = int(layout["compression"])
+        self.height, self.width = layout["image"]
+        self.tile_h, self.tile_w = layout["tile"]
+        self.tiled = bool(layout["tiled"])
+        self.samples = self.chunks[1]  # samples per chunk: all (contiguous) or 1 (planar)
+        self.image_codec = self.compression in TIFF.IMAGE_COMPRESSIONS
+        self.decompress = None if self.compression == 1 else TIFF.DECOMPRESSORS[self.compression]
+        predictor = int(layout["predictor"])
+        self.unpredict = None if predictor == 1 or self.image_codec else TIFF.UNPREDICTORS[predictor]
+        file_dtype = np.dtype(layout["file_dtype"])
+        # the floating-point predictor works on the raw bytes: tifffile reads them native
+        self.file_dtype = np.dtype(file_dtype.char) if predictor in (3, 34894, 34895) else file_dtype
+        self.bitorder = int(layout.get("fillorder", 1)) == 2 and not self.image_codec
+        tables = layout.get("jpegtables")
+        self.jpegtables = base64.b64decode(tables) if tables else None
+        colorspace = layout.get("jpeg_colorspace") or [None, None]
+        self.jpeg_colorspace, self.jpeg_outcolorspace = colorspace
+
+    def _entry(self, index: ChunkIndex) -> tuple[int, int]:
+        t, c, z, y, x = (int(i) for i in index)
+        shape = self.manifest.shape
+        if not (0 <= t < shape[0] and 0 <= c < shape[1] and 0 <= z < shape[2] and 0 <= y < shape[3]
+                and 0 <= x < shape[4]):
+            raise IndexError(f"chunk {tuple(index)} is outside the grid {tuple(shape[:5])}")
+        offset, count = self.manifest[t, c, z, y, x]
+        return int(offset), int(count)
+
+    async def locate(self, index: ChunkIndex, fetch: Fetch) -> ByteRange | None:
+        offset, count = self._entry(index)
+        if count == 0:
+            return None
+        return ByteRange(self.url, offset, offset + count, self.version)
+
+    def fill(self, index: ChunkIndex) -> np.ndarray:
+        return np.zeros(self.chunks, dtype=self.dtype)
+
+    def decode(self, data: bytes, index: ChunkIndex) -> np.ndarray:
+        _, count = self._entry(index)
+        if len(data) != count:
+            raise IntegrityError(f"{self.url}: chunk {tuple(index)} has {len(data)} bytes, the manifest says {count}")
+        y0 = int(index[3]) * self.tile_h
+        x0 = int(index[4]) * self.tile_w
+        # rows and columns of this segment that lie inside the image
+        rows = min(self.tile_h, self.height - y0)
+        cols = self.tile_w if not self.tiled else min(self.tile_w, self.width - x0)
+        if self.compression in JPEG_COMPRESSIONS:
+            pixels = imagecodecs.jpeg_decode(
+                data, bitspersample=self.layout["bitspersample"], tables=self.jpegtables,
+                colorspace=self.jpeg_colorspace, outcolorspace=self.jpeg_outcolorspace,
+                shape=(self.tile_h if self.tiled else rows, self.tile_w),
+            )
+            tile = self._reshape(np.asarray(pixels), rows, cols)
+        elif self.image_codec:
+            tile = self._reshape(np.asarray(self.decompress(data)), rows, cols)
+        else:
+            tile = self._decode_bytes(data, rows)
+        return self._to_chunk(tile.astype(self.dtype, copy=False))
+
+    def _decode_bytes(self, data: bytes, rows: int) -> np.ndarray:
+        full_rows = self.tile_h if self.tiled else rows
+        size = full_rows * self.tile_w * self.samples
+        if self.bitorder:
+            data = imagecodecs.bitorder_decode(data)
+        if self.decompress is not None:
+            data = self.decompress(data, out=size * self.file_dtype.itemsize)
+        itemsize = self.file_dtype.itemsize
+        usable = (len(data) // itemsize) * itemsize  # e.g. LZW strips without EOI
+        array = np.frombuffer(memoryview(data)[:usable], dtype=self.file_dtype)
+        if array.size > size:  # codecs may return a little more
+            array = array[:size]
+        if array.size != size:
+            # a strip may hold fewer rows than RowsPerStrip only at the bottom edge
+            if array.size % (self.tile_w * self.samples) or array.size < rows * self.tile_w * self.samples:
+                raise IntegrityError(f"{self.url}: segment decodes to {array.size} samples, expected {size}")
+            array = array[: rows * self.tile_w * self.samples]
+        tile = array.reshape(-1, self.tile_w, self.samples)
+        tile = tile.astype("=" + self.file_dtype.char, copy=False)
+        if self.unpredict is not None:
+            tile = self.unpredict(np.array(tile), axis=-2)
+        return tile
+
+    def _reshape(self, pixels: np.ndarray, rows: int, cols: int) -> np.ndarray:
+        """Image codecs return (h, w[, s]); edge tiles may be full size or cropped."""
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
+        for shape in ((self.tile_h, self.tile_w), (rows, cols), (rows, self.tile_w)):
+            if pixels.size == shape[0] * shape[1] * self.samples:
+                return pixels.reshape(shape[0], shape[1], self.samples)
+        if pixels.shape[0] >= rows and pixels.shape[1] >= cols and pixels.shape[2] == self.samples:
+            return pixels[: self.tile_h, : self.tile_w]
+        raise IntegrityError(f"{self.url}: segment decodes to shape {pixels.shape}, "
+                             f"expected {(self.tile_h, self.tile_w, self.samples)}")
+
+    def _to_chunk(self, tile: np.ndarray) -> np.ndarray:
+        """(h, w, s) possibly short -> (1, s, 1, tile_h, tile_w), zero padded."""
+        chunk = np.zeros(self.chunks, dtype=self.dtype)
+        h, w = min(tile.shape[0], self.tile_h), min(tile.shape[1], self.tile_w)
+        chunk[0, :, 0, :h, :w] = np.moveaxis(tile[:h, :w], -1, 0)
+        return chunk

@@ -20,6 +20,7 @@ import pytest
 import urllib3.exceptions
 from botocore.config import Config
 from obstore.store import S3Store
+
 from support.proxy import DelayProxy
 
 # Sleeps in an event loop may wake up to one clock tick early; allow 5 ms.

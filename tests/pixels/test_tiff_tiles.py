@@ -138,10 +138,21 @@ def write_jpeg2000(path):
     return [data[None, None, None]], 64
 
 
+def write_libtiff_jpeg_strips(path):
+    """libtiff (through Pillow) writes abbreviated JPEG strips plus a JPEGTables tag."""
+    from PIL import Image
+
+    data = smooth((1, 1, 100, 130, 3), "uint8")
+    Image.fromarray(data[0, 0]).save(path, compression="jpeg", quality=95, strip_size=130 * 3 * 16)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].jpegtables and tif.pages[0].rowsperstrip == 16
+    return [rgb_to_5d(data)], 12
+
+
 WRITERS = [
     write_ome_pyramid_jpeg, write_ome_5d_zlib, write_ome_float_zstd, write_stripped_uint16,
     write_stripped_lzw_bigendian, write_tiled_lzw_uint8, write_rgb_stripped, write_rgb_planar_tiled,
-    write_reduced_ifd_pyramid, write_webp_lossless, write_jpeg2000,
+    write_reduced_ifd_pyramid, write_webp_lossless, write_jpeg2000, write_libtiff_jpeg_strips,
 ]
 
 
@@ -177,6 +188,15 @@ def test_jpeg_tiles_decode_exactly_like_tifffile(tmp_path):
     for i, level in enumerate(image.levels):
         reference = tifffile.imread(path, series=0, level=i)  # (t, c, y, x, s)
         np.testing.assert_array_equal(asyncio.run(read_level(level)), rgb_to_5d(reference))
+
+
+def test_jpeg_strips_with_tables_decode_exactly_like_tifffile(tmp_path):
+    path = tmp_path / "libtiff.tif"
+    write_libtiff_jpeg_strips(path)
+    level = asyncio.run(read_tiff(str(path)))[0].levels[0]
+    assert level.layout["jpegtables"] and level.chunks == (1, 3, 1, 16, 130)
+    reference = tifffile.imread(path)  # (y, x, s)
+    np.testing.assert_array_equal(asyncio.run(read_level(level)), rgb_to_5d(reference[None, None]))
 
 
 def test_one_tile_costs_exactly_one_ranged_get(upload, tmp_path):

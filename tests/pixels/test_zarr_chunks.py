@@ -56,7 +56,7 @@ def v04_czyx_uint16_omero(root: Path) -> None:
 
 def v04_yx_uint8_dot_separator(root: Path) -> None:
     group = zarr.open_group(root, mode="w", zarr_format=2)
-    array = group.create_array("0", shape=(37, 53), chunks=(16, 16), dtype="|u1", zarr_format=2,
+    array = group.create_array("0", shape=(37, 53), chunks=(16, 16), dtype="|u1",
                                chunk_key_encoding={"name": "v2", "separator": "."})
     array[...] = RNG.integers(0, 255, size=(37, 53), dtype=np.uint8)
     group.attrs.update({**_ome_attrs("yx", ["0"]), "multiscales": [{**_ome_attrs("yx", ["0"])["multiscales"][0], "version": "0.4"}]})
@@ -193,11 +193,11 @@ def test_sharded_chunk_costs_index_plus_chunk_then_chunk_only(tmp_path, upload):
         return codec.decode(await fetch(where.url, where.start, where.end, None), index)
 
     first, cold = _cost(one_chunk((0, 0, 1, 0, 0)))
-    second, warm = _cost(one_chunk((0, 1, 1, 1, 1)))  # same shard (c 0-2, y/x 0-63)
+    second, warm = _cost(one_chunk((0, 0, 2, 1, 1)))  # same shard (c 0, z 0-2, y/x 0-63)
     assert cold["get_range"] == 2 and sum(cold.values()) == 2
     assert warm["get_range"] == 1 and sum(warm.values()) == 1
     np.testing.assert_array_equal(first[0, 0, 0], expected[0, 0, 1, 0:32, 0:32])
-    np.testing.assert_array_equal(second[0, 0, 0], expected[0, 1, 1, 32:64, 32:64])
+    np.testing.assert_array_equal(second[0, 0, 0], expected[0, 0, 2, 32:64, 32:64])
 
 
 def test_concurrent_chunks_of_one_shard_share_one_index_request(tmp_path):
@@ -206,7 +206,7 @@ def test_concurrent_chunks_of_one_shard_share_one_index_request(tmp_path):
     codec = ZarrChunkCodec(level)
 
     async def locate_many():
-        return await asyncio.gather(*(codec.locate((0, c, 0, y, x), fetch) for c in range(3) for y in (0, 1) for x in (0, 1)))
+        return await asyncio.gather(*(codec.locate((0, 0, z, y, x), fetch) for z in range(3) for y in (0, 1) for x in (0, 1)))
 
     ranges, cost = _cost(locate_many())
     assert cost["get_range"] == 1 and all(r is not None for r in ranges)
@@ -218,7 +218,7 @@ def test_shard_index_cache_is_pluggable_and_bounded(tmp_path):
     shared: dict = {}
     asyncio.run(ZarrChunkCodec(level, index_cache=shared).locate((0, 0, 0, 0, 0), fetch))
     assert len(shared) == 1
-    _, cost = _cost(ZarrChunkCodec(level, index_cache=shared).locate((0, 1, 0, 0, 0), fetch))
+    _, cost = _cost(ZarrChunkCodec(level, index_cache=shared).locate((0, 0, 1, 0, 0), fetch))
     assert sum(cost.values()) == 0  # a second codec reuses the first one's index
     small = LRUCache(max_entries=2)
     asyncio.run(read_level(level, ZarrChunkCodec(level, index_cache=small)))
@@ -253,9 +253,12 @@ def test_wrong_decoded_size_is_rejected(tmp_path):
     root = tmp_path / "image.zarr"
     v04_yx_uint8_dot_separator(root)
     level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
-    codec = ZarrChunkCodec(level)
+    level.layout["codecs"]["compressor"] = None
     with pytest.raises(FormatError, match="expected 256"):
-        codec.decode(bytes(255), (0, 0, 0, 0, 0))
+        ZarrChunkCodec(level).decode(bytes(255), (0, 0, 0, 0, 0))
+    level.layout["codecs"]["compressor"] = {"id": "blosc"}
+    with pytest.raises(FormatError, match="blosc"):
+        ZarrChunkCodec(level).decode(bytes(255), (0, 0, 0, 0, 0))
     # a zlib bomb: far more bytes than one chunk is refused without inflating it all
     level.layout["codecs"]["compressor"] = {"id": "zlib", "level": 1}
     with pytest.raises(FormatError, match="more than"):

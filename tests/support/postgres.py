@@ -4,8 +4,9 @@ Three ways in:
   * scripts/run-tests.sh runs `python tests/support/postgres.py start STATE_FILE` (prints the
     SQLAlchemy URL) before pytest and `... stop STATE_FILE` on exit, and exports the URL as
     STRATASCOPE_TEST_POSTGRES_URL so that every pytest worker shares one server;
-  * the `postgres_url` pytest fixture (session; tests/conftest.py imports it) uses that variable when set, else starts its
-    own cluster when Debian's PostgreSQL binaries are installed, else skips with the reason;
+  * the `postgres_url` pytest fixture (session; tests/conftest.py imports it) uses that
+    variable when set, else starts its own cluster when Debian's PostgreSQL binaries are
+    installed, else skips with the reason;
   * `TempPostgres().start()` from Python.
 initdb refuses to run as root, so as root the cluster is owned by and run as the `postgres`
 OS user (created by Debian's postgresql package). Durability is switched off: it is a test DB.
@@ -49,7 +50,7 @@ def find_bin_dir() -> Path | None:
 def missing_reason() -> str | None:
     """Why no throwaway cluster can be started here, or None when it can."""
     if find_bin_dir() is None:
-        return "PostgreSQL server binaries not found (apt-get install postgresql, or run scripts/install-system-deps.sh)"
+        return "PostgreSQL server binaries not found (run scripts/install-system-deps.sh)"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")

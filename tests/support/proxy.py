@@ -88,7 +88,8 @@ class _DelayedWriter:
 
     async def _flush(self) -> None:
         await self.writer.drain()
-        while self.writer.transport.get_write_buffer_size() and not self.writer.transport.is_closing():
+        # drain() only waits for the low-water mark; transports offer no "buffer empty" event.
+        while self.writer.transport.get_write_buffer_size() and not self.writer.transport.is_closing():  # noqa: ASYNC110
             await asyncio.sleep(0.002)
 
     async def finish(self) -> None:

@@ -68,6 +68,10 @@ def install(app: FastAPI) -> None:
     for exc_type in handled:
         app.add_exception_handler(exc_type, lambda request, exc: error_response(exc))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        return error_response(exc)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}

@@ -3,12 +3,13 @@
 from .errors import CatalogueError, NotFound, ReadOnlyCatalogue
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 from .repository import (
-    get_dataset, get_image, get_project, image_ids_for_url, list_datasets, list_images, list_projects,
+    ensure_dataset, get_dataset, get_image, get_project, image_ids_for_url, images_named, list_datasets, list_images,
+    list_projects,
     recorded_sources, register_image, set_channel_ranges, set_image_status,
 )
 
 __all__ = [
-    "CatalogueError", "DatasetRecord", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
-    "get_dataset", "get_image", "get_project", "image_ids_for_url", "list_datasets", "list_images",
+    "CatalogueError", "DatasetRecord", "ensure_dataset", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
+    "get_dataset", "get_image", "get_project", "image_ids_for_url", "images_named", "list_datasets", "list_images",
     "list_projects", "recorded_sources", "register_image", "set_channel_ranges", "set_image_status",
 ]

@@ -52,6 +52,7 @@ class ImageRecord:
     project_description: str | None = None
     levels: tuple[LevelSpec, ...] = field(default=(), repr=False)
     channels: tuple[ChannelSpec, ...] = ()
+    channel_ids: tuple[int, ...] = ()  # catalogue ids of `channels`, same order (JSON API @id)
     sources: tuple[SourceObject, ...] = ()
 
     @property

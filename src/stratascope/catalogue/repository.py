@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
@@ -71,6 +72,21 @@ def _fill_image(row: Image, spec: ImageSpec, name: str) -> None:
     ]
 
 
+def ensure_dataset(project: str | None, dataset: str | None) -> int | None:
+    """Create the project/dataset if missing (done once before concurrent imports)."""
+    if not project and not dataset:
+        return None
+    for attempt in range(3):
+        try:
+            with session_scope(write=True) as session:
+                ds = _ensure_dataset(session, project, dataset)
+                return ds.id if ds else None
+        except IntegrityError:  # another importer created it first: read it back
+            if attempt == 2:
+                raise
+    return None
+
+
 def register_image(spec: ImageSpec, *, project: str | None = None, dataset: str | None = None,
                    name: str | None = None) -> tuple[int, str]:
     """Insert or refresh one image in a single transaction.
@@ -117,6 +133,16 @@ def image_ids_for_url(url: str) -> list[int]:
         return list(session.scalars(select(Image.id).where(Image.url == url).order_by(Image.series)))
 
 
+def images_named(name: str, *, limit: int = 10) -> list[tuple[int, str]]:
+    """(id, name) of images called `name` or `name.<suffix>` (lookup by name, e.g. IIIF identifiers)."""
+    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (select(Image.id, Image.name)
+             .where((Image.name == name) | Image.name.like(escaped + ".%", escape="\\"))
+             .order_by(Image.id).limit(limit))
+    with session_scope() as session:
+        return [(row.id, row.name) for row in session.execute(query)]
+
+
 def _source(row: SourceObjectRow) -> SourceObject:
     return SourceObject(row.url, row.size, row.etag, row.version, row.last_modified, row.storage_class)
 
@@ -141,6 +167,7 @@ def _record(row: Image, *, full: bool) -> ImageRecord:
         project_id=proj.id if proj else None, project_name=proj.name if proj else None,
         project_description=proj.description if proj else None,
         levels=levels,
+        channel_ids=tuple(ch.id for ch in row.channels),
         channels=tuple(
             ChannelSpec(ch.label, ch.color, ch.window_start, ch.window_end, ch.window_min, ch.window_max,
                         ch.emission_wave, ch.active, ch.inverted, ch.family, ch.coefficient)
@@ -166,9 +193,19 @@ def get_image(image_id: int, *, full: bool = True) -> ImageRecord:
         return _record(row, full=full)
 
 
+def _ordering(model, order: str):
+    """"id" (default) or "name": case-insensitive name with id as tie-break (omero-web's order)."""
+    if order == "name":
+        return (func.lower(model.name), model.id)
+    if order == "id":
+        return (model.id,)
+    raise ValueError(f"unknown order {order!r}: expected 'id' or 'name'")
+
+
 def list_images(*, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
-                ids: list[int] | None = None, offset: int = 0, limit: int | None = None) -> tuple[list[ImageRecord], int]:
-    """Images (without level manifests) in id order, and the total count for paging."""
+                ids: list[int] | None = None, offset: int = 0, limit: int | None = None,
+                order: str = "id") -> tuple[list[ImageRecord], int]:
+    """Images (without level manifests) in id (or name) order, and the total count for paging."""
     query = _image_query(False)
     count = select(func.count(Image.id))
     filters = []
@@ -182,17 +219,20 @@ def list_images(*, project_id: int | None = None, dataset_id: int | None = None,
         filters.append(Image.id.in_(ids))
     for f in filters:
         query, count = query.where(f), count.where(f)
-    query = query.order_by(Image.id).offset(offset)
+    query = query.order_by(*_ordering(Image, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with session_scope() as session:
         return [_record(r, full=False) for r in session.scalars(query)], session.scalar(count)
 
 
-def list_projects(*, offset: int = 0, limit: int | None = None) -> tuple[list[ProjectRecord], int]:
+def _projects_query():
     counts = select(Dataset.project_id, func.count(Dataset.id).label("n")).group_by(Dataset.project_id).subquery()
-    query = (select(Project, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.project_id == Project.id)
-             .order_by(Project.id).offset(offset))
+    return select(Project, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.project_id == Project.id)
+
+
+def list_projects(*, offset: int = 0, limit: int | None = None, order: str = "id") -> tuple[list[ProjectRecord], int]:
+    query = _projects_query().order_by(*_ordering(Project, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with session_scope() as session:
@@ -202,15 +242,16 @@ def list_projects(*, offset: int = 0, limit: int | None = None) -> tuple[list[Pr
 
 
 def get_project(project_id: int) -> ProjectRecord:
-    projects, _ = list_projects()
-    for project in projects:
-        if project.id == project_id:
-            return project
-    raise NotFound(f"project {project_id} not found")
+    with session_scope() as session:
+        row = session.execute(_projects_query().where(Project.id == project_id)).first()
+        if row is None:
+            raise NotFound(f"project {project_id} not found")
+        project, n = row
+        return ProjectRecord(project.id, project.name, project.description, n)
 
 
 def list_datasets(*, project_id: int | None = None, image_id: int | None = None, offset: int = 0,
-                  limit: int | None = None) -> tuple[list[DatasetRecord], int]:
+                  limit: int | None = None, order: str = "id") -> tuple[list[DatasetRecord], int]:
     counts = select(Image.dataset_id, func.count(Image.id).label("n")).group_by(Image.dataset_id).subquery()
     query = (select(Dataset, Project, func.coalesce(counts.c.n, 0)).join(Project, Project.id == Dataset.project_id)
              .outerjoin(counts, counts.c.dataset_id == Dataset.id))
@@ -220,7 +261,7 @@ def list_datasets(*, project_id: int | None = None, image_id: int | None = None,
     if image_id is not None:
         sub = select(Image.dataset_id).where(Image.id == image_id)
         query, count = query.where(Dataset.id.in_(sub)), count.where(Dataset.id.in_(sub))
-    query = query.order_by(Dataset.id).offset(offset)
+    query = query.order_by(*_ordering(Dataset, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with session_scope() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: list[str] = ["serve"]
+MODULES: list[str] = ["serve", "cache"]
 
 
 def register(app) -> None:

@@ -313,12 +313,13 @@ def _series_metadata(tif, series, base: dict) -> dict:
     imagej = tif.imagej_metadata or {} if tif.is_imagej else {}
     if imagej.get("spacing"):
         physical["z"] = (float(imagej["spacing"]), "µm")
-    description = None
-    if not (tif.is_shaped or tif.is_imagej or tif.is_ome) and key.description:
-        description = key.description.strip()[:4000] or None
+    description = (key.description or "").strip()
+    if description.startswith(("{", "<", "ImageJ=")):  # machine metadata (tifffile JSON, XML, ImageJ)
+        description = ""
     acquired = key.datetime
     return {
-        "axes": base["axes"], "channels": channels, "physical_sizes": physical, "description": description,
+        "axes": base["axes"], "channels": channels, "physical_sizes": physical,
+        "description": description[:4000] or None,
         "acquisition_date": acquired if isinstance(acquired, datetime) else None,
     }
 

@@ -148,6 +148,8 @@ async def import_urls(
         work.extend((cand, not listed) for cand in candidates)
     if on_candidates:
         on_candidates(len(work))
+    if work:
+        await asyncio.to_thread(catalogue.ensure_dataset, options.project, options.dataset)
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
     async def one(candidate: Candidate, single: bool) -> list[ImportResult]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 
+from ..cachetier import get_cache
 from ..storage import SOURCE, IntegrityError, SourceReader
 
 log = logging.getLogger(__name__)
@@ -48,17 +51,11 @@ class CachedFetch:
 
     @staticmethod
     def key(url: str, start: int | None, end: int | None, version: str | None) -> str:
-        import hashlib
-
         kind = "shardindex" if start is not None and start < 0 and end is None else "chunk"
         digest = hashlib.sha256(f"{url}|{start}|{end}|{version or ''}".encode()).hexdigest()
         return f"{kind}/{digest}"
 
     async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None) -> bytes:
-        import asyncio
-
-        from ..cachetier import get_cache
-
         cache = self._cache if self._cache is not None else get_cache()
         if not cache.enabled:
             return await self.inner(url, start, end, version)

@@ -73,9 +73,7 @@ class ZarrChunkCodec:
         self.fill_value = parse_fill_value(layout["fill_value"], self.dtype)
         self.base_url = layout["url"].rstrip("/")
         self.shard = layout["shard"]
-        grid_unit = self.shard["shape"] if self.shard else layout["native_chunks"]
-        self._grid = [math.ceil(s / c) * (c // r) for s, c, r in zip(
-            layout["native_shape"], grid_unit, layout["native_chunks"])]  # in read-chunk units
+        self._grid = [math.ceil(s / c) for s, c in zip(layout["native_shape"], layout["native_chunks"])]
         # native axis order -> logical (t, c, z, y, x) order of the present axes
         self._to_logical = sorted(range(len(self.axes)), key=lambda i: AXES.index(self.axes[i]))
         self.index_cache = index_cache if index_cache is not None else LRUCache()

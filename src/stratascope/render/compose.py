@@ -56,20 +56,18 @@ def quantize(values: np.ndarray, ch: ChannelSetting) -> np.ndarray:
     return 255 - q if ch.inverted else q
 
 
-def _colour_table(ch: ChannelSetting, mode: str) -> np.ndarray:
-    """(256, 3): the RGB contribution of each quantized value.
+def colour_table(ch: ChannelSetting, grey: bool = False) -> np.ndarray:
+    """(256, 3) uint8: the RGB contribution of each quantized value of this channel.
 
-    mode "grey": uint8 grey ramp; "u8": the colour in uint8 (single plain channel);
-    "f32": float32 for additive blending.
+    A colour contributes round(v * colour * alpha / 255**2) per component, a LUT its
+    entry; grey is the identity ramp.
     """
-    if mode == "grey":
+    if grey:
         return np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
     if ch.lut:
-        table = get_lut(ch.lut)
-        return table if mode == "u8" else table.astype(np.float32)
+        return get_lut(ch.lut)
     rgb = np.array([int(ch.color[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.float64)
-    table = np.arange(256, dtype=np.float64)[:, None] * (rgb * (ch.alpha / 255.0) / 255.0)
-    return np.rint(table).astype(np.uint8) if mode == "u8" else table.astype(np.float32)
+    return np.rint(np.arange(256, dtype=np.float64)[:, None] * rgb * (ch.alpha / 255.0**2)).astype(np.uint8)
 
 
 def _table_domain(dtype: np.dtype, value_range) -> tuple[int, int] | None:
@@ -80,28 +78,35 @@ def _table_domain(dtype: np.dtype, value_range) -> tuple[int, int] | None:
     return (lo, hi) if 0 < hi - lo + 1 <= _TABLE_LIMIT else None
 
 
-@lru_cache(maxsize=32)
-def _value_table(ch: ChannelSetting, lo: int, hi: int, mode: str) -> np.ndarray:
-    """Every raw value lo..hi mapped straight to its RGB contribution (cached per setting)."""
-    table = _colour_table(ch, mode)[quantize(np.arange(lo, hi + 1), ch)]
-    table.setflags(write=False)
-    return table
+@lru_cache(maxsize=64)
+def _value_tables(ch: ChannelSetting, lo: int, hi: int, grey: bool) -> tuple[np.ndarray, ...]:
+    """Per component, every raw value lo..hi mapped straight to its contribution (cached)."""
+    return _split(colour_table(ch, grey)[quantize(np.arange(lo, hi + 1), ch)])
 
 
-def _lookup(plane: np.ndarray, table: np.ndarray, lo: int) -> np.ndarray:
-    """table[plane - lo] for integer planes, clipping values outside the table."""
-    if lo == 0 and plane.dtype in (np.uint8, np.uint16) and len(table) == np.iinfo(plane.dtype).max + 1:
-        return table[plane]
-    idx = np.clip(plane.astype(np.int64) - lo, 0, len(table) - 1)
-    return table[idx]
+def _split(table: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    """(n, 3) -> three contiguous (n,) tables; None for a component that is always 0."""
+    return tuple(np.ascontiguousarray(table[:, k]) if table[:, k].any() else None for k in range(3))
 
 
-def _channel_values(plane: np.ndarray, ch: ChannelSetting, mode: str, value_range) -> np.ndarray:
-    """One plane mapped to its (y, x, 3) contribution for this channel."""
+def _contributions(plane: np.ndarray, ch: ChannelSetting, grey: bool, value_range) -> list[np.ndarray | None]:
+    """One plane mapped to its R, G, B uint8 contributions (three (y, x) arrays, None = 0).
+
+    Planar 1-D lookups: gathering 3-byte rows or writing interleaved pixels is several
+    times slower in numpy than three contiguous takes.
+    """
     domain = _table_domain(plane.dtype, value_range)
     if domain is not None:
-        return _lookup(plane, _value_table(ch, *domain, mode), domain[0])
-    return _colour_table(ch, mode)[quantize(plane, ch)]
+        lo, hi = domain
+        tables = _value_tables(ch, lo, hi, grey)
+        if lo == 0 and plane.dtype in (np.uint8, np.uint16) and hi == np.iinfo(plane.dtype).max:
+            idx = plane
+        else:
+            idx = np.clip(plane.astype(np.int64) - lo, 0, hi - lo)
+    else:
+        tables = _split(colour_table(ch, grey))
+        idx = quantize(plane, ch)
+    return [None if t is None else np.take(t, idx) for t in tables]
 
 
 def _planes_by_channel(planes: np.ndarray, channels: Sequence[int] | None) -> dict[int, np.ndarray]:
@@ -123,25 +128,30 @@ def render_rgb(
     `channels[i]` is the 0-based channel of `planes[i]` (default: plane i is channel i);
     only the channels in `settings.channels_to_read()` must be present. `dtype_range`
     is the range pixel values can take (default: the dtype's), e.g. (0, 4095) for
-    12-bit data stored in uint16.
+    12-bit data stored in uint16; values outside it are clipped to it.
     """
     by_channel = _planes_by_channel(planes, channels)
     shape = np.asarray(planes).shape[1:]
-    active = settings.active_channels
-    for ch in active[:1] if settings.model == "greyscale" else active:
-        if ch.index0 not in by_channel:
-            raise ValueError(f"channel {ch.index0} is active but its plane was not given")
-    if not active:
-        return np.zeros((*shape, 3), dtype=np.uint8)
-    if settings.model == "greyscale":
-        return _channel_values(by_channel[active[0].index0], active[0], "grey", dtype_range)
-    if len(active) == 1:  # nothing to add up: stay in uint8 all the way
-        return _channel_values(by_channel[active[0].index0], active[0], "u8", dtype_range)
-    acc = np.zeros((*shape, 3), dtype=np.float32)
-    for ch in active:
-        acc += _channel_values(by_channel[ch.index0], ch, "f32", dtype_range)
-    np.clip(acc, 0.0, 255.0, out=acc)
-    return np.rint(acc).astype(np.uint8)
+    out = np.zeros((*shape, 3), dtype=np.uint8)
+    grey = settings.model == "greyscale"
+    active = settings.active_channels[:1] if grey else settings.active_channels
+    missing = [ch.index0 for ch in active if ch.index0 not in by_channel]
+    if missing:
+        raise ValueError(f"channels {missing} are active but their planes were not given")
+    if len(active) == 1:  # nothing to add up: stay in uint8
+        for k, part in enumerate(_contributions(by_channel[active[0].index0], active[0], grey, dtype_range)):
+            if part is not None:
+                out[..., k] = part
+    elif active:
+        acc = np.zeros((3, *shape), dtype=np.uint16)  # 16 bits: no overflow below 257 channels
+        for ch in active:
+            for k, part in enumerate(_contributions(by_channel[ch.index0], ch, grey, dtype_range)):
+                if part is not None:
+                    acc[k] += part
+        np.minimum(acc, 255, out=acc)
+        for k in range(3):
+            out[..., k] = acc[k]
+    return out
 
 
 # -- projections --------------------------------------------------------------------

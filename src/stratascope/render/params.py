@@ -272,7 +272,7 @@ def parse_render_query(query: Mapping[str, str], defaults: Sequence[ChannelSetti
             ch = replace(channels[index0], active=active)
             if window is not None:
                 ch = replace(ch, start=window[0], end=window[1])
-            if color:
+            if color is not None:
                 name, alpha = parse_color(color)
                 ch = replace(ch, color=name, alpha=alpha)
             if pos < len(maps):

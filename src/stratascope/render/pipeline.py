@@ -77,7 +77,7 @@ async def render_region(
     if settings.projection != "normal":
         z0, z1 = projection_z_range(settings, spec.shape[2])
         block = await reader.read_block(image, level, (t, t + 1), active, (z0, z1), y, x)
-        planes = project(block[0], settings.projection, np.dtype(spec.dtype))
+        planes = project(block[0], settings.projection)
     else:
         planes = await reader.read_region(image, level, t=t, z=z, c=active, y=y, x=x)
     full = np.zeros((image.size_c, h, w), dtype=planes.dtype)

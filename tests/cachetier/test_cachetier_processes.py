@@ -14,11 +14,11 @@ def test_two_processes_hammering_one_folder(tmp_path):
     folder, budget = tmp_path / "cache", 120_000
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        futures = [pool.submit(hammer, str(folder), str(tmp_path / f"home{i}"), budget, seed, 3000)
+        futures = [pool.submit(hammer, str(folder), str(tmp_path / f"home{i}"), budget, seed, 2000)
                    for i, seed in enumerate((1, 2))]
         results = [f.result(timeout=240) for f in futures]  # re-raises any exception of a worker
     for result in results:
-        assert result["hits"] > 100 and result["misses"] > 0 and result["puts"] > 1000
+        assert result["hits"] > 100 and result["misses"] > 0 and result["puts"] > 600
     # every file left behind is a complete, valid entry, and together they fit the budget
     entries = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert entries and sum(p.stat().st_size for p in entries) <= budget

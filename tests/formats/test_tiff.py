@@ -53,13 +53,13 @@ def write_documented_pyramid(path, t=8):
 
 def test_ome_pyramid_metadata_levels_and_channels(tmp_path):
     path = tmp_path / "pyramid.ome.tif"
-    write_documented_pyramid(path)
+    write_documented_pyramid(path, t=3)
     images = read(str(path))
     assert [i.name for i in images] == ["Image0", "thumbnail"]
     image = images[0]
     assert image.format == "ome-tiff" and image.series == 0
     assert image.axes == "tcyx"
-    assert [lv.shape for lv in image.levels] == [(8, 6, 1, 512, 512), (8, 6, 1, 256, 256), (8, 6, 1, 128, 128)]
+    assert [lv.shape for lv in image.levels] == [(3, 6, 1, 512, 512), (3, 6, 1, 256, 256), (3, 6, 1, 128, 128)]
     assert all(lv.chunks == (1, 3, 1, 128, 128) and lv.dtype == "|u1" for lv in image.levels)
     assert [c.label for c in image.channels][:3] == ["Channel 1 (red)", "Channel 1 (green)", "Channel 1 (blue)"]
     assert [c.color for c in image.channels] == ["FF0000", "00FF00", "0000FF"] * 2
@@ -69,7 +69,7 @@ def test_ome_pyramid_metadata_levels_and_channels(tmp_path):
     assert layout["kind"] == "tiff" and layout["compression"] == 7 and layout["photometric"] == 6
     assert layout["tiled"] and layout["tile"] == [128, 128] and layout["samples"] == 3 and layout["planar"] == 1
     manifest = load_manifest(image.levels[0].manifest)
-    assert manifest.shape == (8, 2, 1, 4, 4, 2)
+    assert manifest.shape == (3, 2, 1, 4, 4, 2)
     # every tile is somewhere inside the file, and tiles do not overlap
     with tifffile.TiffFile(path) as tif:
         page = tif.series[0].levels[1][3]  # level 1, t=1, c=1
@@ -118,6 +118,17 @@ def test_plain_tiff_rgb_resolution_and_reduced_ifd_pyramid(tmp_path):
     assert image.physical_sizes["x"] == pytest.approx((0.5, "µm"))
     assert image.description == "a plain slide"
     assert image.acquisition_date == datetime(2023, 1, 2, 3, 4, 5)
+
+
+def test_imagej_hyperstack_axes_and_spacing(tmp_path):
+    path = tmp_path / "hyperstack.tif"
+    data = np.zeros((3, 4, 2, 40, 50), "uint8")
+    tifffile.imwrite(path, data, imagej=True, resolution=(4.0, 4.0),
+                     metadata={"axes": "TZCYX", "spacing": 2.5, "unit": "um"})
+    image = read(str(path))[0]
+    assert image.shape == (3, 2, 4, 40, 50) and image.axes == "tzcyx"
+    assert image.physical_sizes == {"x": (0.25, "µm"), "y": (0.25, "µm"), "z": (2.5, "µm")}
+    assert [c.label for c in image.channels] == ["Channel 1", "Channel 2"]
 
 
 def test_stripped_and_planar_layouts(tmp_path):
@@ -178,8 +189,8 @@ def claim_huge_size(raw: bytes, path) -> bytes:
 BAD_INPUTS = {
     "random bytes": (lambda raw, p: os.urandom(5000), "not a TIFF file"),
     "empty": (lambda raw, p: b"", "not a TIFF file"),
-    "corrupt header": (lambda raw, p: raw[:4] + struct.pack("<I", 10**9) + raw[8:], "no images"),
-    "garbage IFD": (lambda raw, p: raw[:8] + bytes(range(256)) * 1 + raw[264:], "not a readable TIFF|offsets|unsupported"),
+    "corrupt header": (lambda raw, p: raw[:4] + struct.pack("<I", 10**9) + raw[8:], "no readable images"),
+    "garbage IFD": (lambda raw, p: raw[:8] + bytes(range(256)) + raw[264:], "not a readable TIFF|offsets|unsupported"),
     "truncated": (lambda raw, p: raw[: len(raw) // 2], "truncated"),
     "truncated in IFD": (lambda raw, p: raw[:60], "offsets|not a readable TIFF"),
     "10^12 pixels": (claim_huge_size, "pixels"),
@@ -220,3 +231,55 @@ def test_missing_object_is_a_storage_error(upload, tmp_path):
 def _touch(path):
     small_tiff(path)
     return path
+
+
+UUID = "urn:uuid:00000000-0000-0000-0000-00000000000"
+MULTIFILE_OME = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{UUID}1">'
+    '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint8" '
+    'SizeX="16" SizeY="16" SizeZ="2" SizeC="1" SizeT="1"><Channel ID="Channel:0:0" SamplesPerPixel="1"/>'
+    f'<TiffData FirstZ="0" IFD="0" PlaneCount="1"><UUID FileName="a.ome.tif">{UUID}1</UUID></TiffData>'
+    f'<TiffData FirstZ="1" IFD="0" PlaneCount="1"><UUID FileName="b.ome.tif">{UUID}2</UUID></TiffData>'
+    "</Pixels></Image></OME>"
+)
+
+
+def test_multi_file_ome_tiff_is_refused_clearly(tmp_path):
+    from stratascope.formats.model import UnsupportedFormat
+
+    path = tmp_path / "a.ome.tif"
+    tifffile.imwrite(path, np.zeros((16, 16), "uint8"), description=MULTIFILE_OME, metadata=None)
+    with pytest.raises(UnsupportedFormat, match="multi-file OME-TIFF"):
+        read(str(path))
+
+
+def test_ranged_file_stops_when_cancelled_or_over_budget(tmp_path):
+    from stratascope.formats.ranged_file import ParseCancelled, RangedFile
+    from stratascope.storage import SOURCE
+
+    path = tmp_path / "blob.bin"
+    path.write_bytes(os.urandom(300_000))
+
+    async def run(action):
+        handle = RangedFile(SOURCE, str(path), 300_000, asyncio.get_running_loop(), max_transfer=100_000)
+        return await asyncio.to_thread(action, handle)
+
+    def cancelled(handle):
+        handle.cancel()
+        return handle.read(10)
+
+    def greedy(handle):
+        return handle.read(200_000)
+
+    def small_reads(handle):
+        parts = [handle.read(100) for _ in range(50)]
+        handle.seek(-10, os.SEEK_END)
+        return b"".join(parts) + handle.read(), handle.requests
+
+    with pytest.raises(ParseCancelled):
+        asyncio.run(run(cancelled))
+    with pytest.raises(FormatError, match="refusing"):
+        asyncio.run(run(greedy))
+    data, requests = asyncio.run(run(small_reads))
+    assert data == path.read_bytes()[:5000] + path.read_bytes()[-10:] and requests == 2

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from stratascope.render.compose import (
-    auto_window, project, quantize, render_rgb, render_split_channel, split_channel_layout,
+    auto_window,
+    project,
+    quantize,
+    render_rgb,
+    render_split_channel,
+    split_channel_layout,
 )
 from stratascope.render.luts import get_lut
 from stratascope.render.params import ChannelSetting, RenderSettings, parse_render_query

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
 from . import errors, metrics
@@ -19,7 +20,9 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     metrics.install_listeners()
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    # chunk bytes and downloads are compressed already: gzip would only add CPU and bytes
+    app.add_middleware(GZipMiddleware, minimum_size=2048,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream"))
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
         allow_headers=["*"], expose_headers=["ETag", "Content-Length", "Content-Range"],

@@ -171,16 +171,29 @@ def _plane(query, name: str, default: int, size: int) -> int:
     return int(text)
 
 
-def choose_level(image: ImageRecord, box: tuple[int, int, int, int], out_w: int, out_h: int) -> int:
-    """The smallest level whose copy of `box` still has the output's resolution (< 1 px of slack)."""
+def choose_level(image: ImageRecord, box: tuple[int, int, int, int], out_w: int, out_h: int, budget: int) -> int:
+    """The smallest level whose copy of `box` still has the output's resolution (< 1 px of slack).
+
+    If reading that copy would exceed `budget` pixels, the finest level within the budget
+    is used instead (mild upscaling rather than a refusal); ApiError 413 if none fits.
+    """
     x0, y0, x1, y1 = box
-    best, best_pixels = 0, math.inf
+    sharp, fitting = [], []
     for i, level in enumerate(image.levels):
         fx, fy = level.shape[4] / image.size_x, level.shape[3] / image.size_y
         w, h = (x1 - x0) * fx, (y1 - y0) * fy
-        if w > out_w - 1 and h > out_h - 1 and w * h < best_pixels:
-            best, best_pixels = i, w * h
-    return best
+        (lx0, ly0, lx1, ly1), _ = level_box(image, i, box)
+        read = (lx1 - lx0) * (ly1 - ly0)
+        if w > out_w - 1 and h > out_h - 1:
+            sharp.append((read, i))
+        if read <= budget:
+            fitting.append((-read, i))
+    if sharp and min(sharp)[0] <= budget:
+        return min(sharp)[1]
+    if fitting:
+        return min(fitting)[1]
+    raise ApiError(413, f"this region needs more than the server limit of {budget} pixels at every resolution "
+                        "level of the image; ask for a smaller region")
 
 
 def level_box(image: ImageRecord, level: int, box) -> tuple[tuple[int, int, int, int], tuple[float, ...]]:
@@ -260,12 +273,8 @@ async def image_request(request: Request, identifier: str, region: str, size: st
         cached.headers.update(headers)
         return cached
 
-    level = choose_level(image, box, out_w, out_h)
+    level = choose_level(image, box, out_w, out_h, get_settings().max_region_pixels)
     (lx0, ly0, lx1, ly1), crop = level_box(image, level, box)
-    limit = get_settings().max_region_pixels
-    if (lx1 - lx0) * (ly1 - ly0) > limit:
-        raise ApiError(413, f"this request needs {(lx1 - lx0) * (ly1 - ly0)} pixels from the finest matching "
-                            f"level, above the server limit of {limit}; ask for a smaller region or size")
     rgb = await pipeline.render_region(image, settings, level=level, z=z, t=t, y=(ly0, ly1), x=(lx0, lx1))
     data = await asyncio.to_thread(finish, rgb, crop, req, out_w, out_h, settings.quality)
     return Response(data, media_type=MEDIA[req.format], headers=headers)

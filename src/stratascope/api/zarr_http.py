@@ -132,7 +132,11 @@ def v2_documents(image: ImageRecord) -> dict[str, dict]:
 
 def v3_group(image: ImageRecord) -> dict:
     ome = {"version": "0.5", "multiscales": [_multiscale(image, None)], "omero": _omero(image, None)}
-    return {"zarr_format": 3, "node_type": "group", "attributes": {"ome": ome}}
+    # inline consolidated metadata (zarr-python 3): clients need not list the store
+    members = {str(level): _array_json(served_level(image, level, 3)) for level in range(len(image.levels))}
+    consolidated = {"kind": "inline", "must_understand": False, "metadata": members}
+    return {"zarr_format": 3, "node_type": "group", "attributes": {"ome": ome},
+            "consolidated_metadata": consolidated}
 
 
 # --- keys -> responses --------------------------------------------------------------------
@@ -145,6 +149,8 @@ def _image_id(ref: str) -> int:
 
 
 def _parts(key: str) -> list[str]:
+    if not key:  # the store root is a prefix, not a key (listing is not offered)
+        raise _missing(key)
     parts = key.split("/")
     if any(p in ("", ".", "..") or "\\" in p for p in parts):
         raise BadParameter(f"malformed key {key!r}")

@@ -73,9 +73,11 @@ class CacheIndex:
         with self._lock:
             self._db.close()
 
-    def record_and_evict(self, key: str, kind: str, size: int, max_bytes: int) -> list[str]:
-        """Record a written entry as most recently used; return the keys to delete to fit the budget."""
+    def record_and_evict(self, key: str, kind: str, size: int, max_bytes: int, touches=None, counts=None) -> list[str]:
+        """Apply buffered reads (so they count before choosing victims), record a written entry as
+        most recently used, and return the keys to delete to fit the budget; one transaction."""
         with self._transaction():
+            self._apply(touches or {}, counts or {})
             self._db.execute(_UPSERT, (key, kind, size, now_ns()))
             return self._evict(max_bytes)
 
@@ -108,7 +110,12 @@ class CacheIndex:
         if not touches and not counts:
             return
         with self._transaction():
+            self._apply(touches, counts)
+
+    def _apply(self, touches: dict, counts: dict) -> None:
+        if touches:
             self._db.executemany(_UPSERT, [(k, kind, size, atime) for k, (kind, size, atime) in touches.items()])
+        if counts:
             self._db.executemany(
                 "INSERT INTO counters VALUES (?, ?, ?) ON CONFLICT (kind) DO UPDATE SET "
                 "hits = hits + excluded.hits, misses = misses + excluded.misses",

@@ -80,12 +80,16 @@ class CacheTier:
         if due:
             self.flush()
 
-    def flush(self) -> None:
-        """Write buffered access times and hit/miss counts to the shared index."""
+    def _take_pending(self) -> tuple[dict, dict]:
         with self._lock:
             touches, counts = self._touches, self._counts
             self._touches, self._counts = {}, {}
             self._last_flush = time.monotonic()
+        return touches, counts
+
+    def flush(self) -> None:
+        """Write buffered access times and hit/miss counts to the shared index."""
+        touches, counts = self._take_pending()
         try:
             self.index.flush(touches, counts)
         except Exception as exc:  # bookkeeping must never fail a read
@@ -100,8 +104,7 @@ class CacheTier:
             self.delete(key)
             return
         self.backend.write(key, framed)
-        self.flush()  # recent reads count before choosing what to evict
-        victims = self.index.record_and_evict(key, kind, len(framed), self.max_bytes)
+        victims = self.index.record_and_evict(key, kind, len(framed), self.max_bytes, *self._take_pending())
         for victim in victims:
             self.backend.remove(victim)
 

@@ -85,11 +85,11 @@ def drop_command(
     cache = get_cache()
     if drop_all:
         removed = cache.drop(None)
-        what = "all entries"
+        what = "all kinds"
     else:
         removed = cache.drop("chunk/") + cache.drop("shardindex/")
-        what = "chunk and shard-index entries"
-    typer.echo(f"removed {removed} {what} from {cache.url}")
+        what = "chunks and shard indexes"
+    typer.echo(f"removed {removed} entries ({what}) from {cache.url}")
     _, message = drop_page_cache()
     typer.echo(message)
 

@@ -82,7 +82,8 @@ async def read_tiff(url: str, reader=SOURCE) -> list[ImageSpec]:
         fileobj.cancel()
         raise FormatError(f"{url}: reading the TIFF structure took longer than {PARSE_TIMEOUT:.0f} s") from None
     log.debug("%s: parsed with %d ranged reads (%d bytes)", url, fileobj.requests, fileobj.transferred)
-    ome_images = parse_ome_xml(omexml) if omexml else []
+    # ome-types is slow to import (~10 s, once) and to parse: keep it off the event loop
+    ome_images = await asyncio.to_thread(parse_ome_xml, omexml) if omexml else []
     return _image_specs(parsed, ome_images, source, name)
 
 
@@ -106,7 +107,7 @@ def _parse(fileobj: RangedFile, source: SourceObject):
                 _refuse_multifile(omexml, url)
             series_list = tif.series
             if not series_list:
-                raise FormatError(f"{url}: the TIFF contains no images")
+                raise FormatError(f"{url}: the TIFF contains no readable images (corrupt header or first IFD)")
             parsed = []
             for index, series in enumerate(series_list):
                 base = parsed[-1]["levels"][-1] if parsed else None
@@ -160,24 +161,21 @@ def _series(tif, series, index: int, source: SourceObject) -> dict:
     return {"index": index, "kind": series.kind, "name": series.name, "levels": levels, **meta}
 
 
-def _plane_axes(level, url: str) -> tuple[list[tuple[str, int]], dict[str, int], dict[str, str]]:
-    """Non-page axes of a series (those that index IFDs), the position of t/c/z among
-    them, and which of t/c/z each axis letter becomes."""
+def _plane_axes(level, url: str) -> tuple[list[tuple[str, int]], dict[str, int]]:
+    """Non-page axes of a series (those that index IFDs) and the position of each of
+    t/c/z among them."""
     axes, shape = level.get_axes(False), level.get_shape(False)
     leading = [(a, int(n)) for a, n in zip(axes, shape) if a not in "YXS"]
-    targets: dict[str, int] = {}
-    assigned: dict[str, str] = {}
-    for axis, size in leading:
+    targets: dict[str, int] = {}  # "t"/"c"/"z" -> position in `leading`
+    for position, (axis, size) in enumerate(leading):
         if size == 1:
             continue
-        target = AXIS_TARGET.get(axis) or next((t for t in "ztc" if t not in assigned.values()), None)
-        if target is None or target in assigned.values():
+        # T, C, Z keep their meaning; other axes (I, Q, ...) take the first free of z, t, c
+        target = AXIS_TARGET.get(axis) or next((t for t in "ztc" if t not in targets), None)
+        if target is None or target in targets:
             raise UnsupportedFormat(f"{url}: cannot map TIFF axes {axes!r} {tuple(shape)} onto t, c, z")
-        assigned[axis] = target
-    for i, (axis, _) in enumerate(leading):
-        if axis in assigned:
-            targets[assigned[axis]] = i
-    return leading, targets, assigned
+        targets[target] = position
+    return leading, targets
 
 
 def _level(tif, level, source: SourceObject, planes_like=None) -> dict:
@@ -185,13 +183,11 @@ def _level(tif, level, source: SourceObject, planes_like=None) -> dict:
     url = source.url
     key = level.keyframe
     meta = _codec_and_geometry(key, tif.byteorder, url)
-    leading, targets, assigned = _plane_axes(level, url)
+    leading, targets = _plane_axes(level, url)
     lead_shape = tuple(n for _, n in leading) or (1,)
     if planes_like is not None:
-        base_shape, base_targets, base_assigned = planes_like
-        if lead_shape != base_shape:  # same sizes, only the axis letters differ
-            lead_shape = tuple(base_shape)
-        targets, assigned = base_targets, base_assigned
+        # same plane sizes as level 0, possibly under other axis letters: use level 0's mapping
+        lead_shape, targets = planes_like
     planes = math.prod(lead_shape)
     size_of = {t: lead_shape[i] for t, i in targets.items()}
     T, Cp, Z = size_of.get("t", 1), size_of.get("c", 1), size_of.get("z", 1)
@@ -225,14 +221,21 @@ def _level(tif, level, source: SourceObject, planes_like=None) -> dict:
     meta.update(kind="tiff", url=url, version=source.version, etag=source.etag,
                 manifest={"shape": list(manifest_shape), "encoding": "npy+zlib"})
     return {"shape": shape, "chunks": chunks, "layout": meta, "manifest": dump_manifest(manifest),
-            "axes": _our_axes(level.axes, assigned), "planes": (lead_shape, targets, assigned)}
+            "axes": _our_axes(level, targets), "planes": (lead_shape, targets)}
 
 
-def _our_axes(axes: str, assigned: dict[str, str]) -> str:
-    letters = {"T": "t", "C": "c", "Z": "z", "S": "c", "Y": "y", "X": "x", **assigned}
-    out = ""
-    for axis in axes:
-        letter = letters.get(axis)
+def _our_axes(level, targets: dict[str, int]) -> str:
+    """The series' own axis order in our letters, e.g. "TCYXS" -> "tcyx", "QQYX" -> "ztyx"."""
+    by_position = {position: target for target, position in targets.items()}
+    out, position = "", 0
+    for axis, size in zip(level.get_axes(False), level.get_shape(False)):
+        if axis in "YX":
+            letter = axis.lower()
+        elif axis == "S":
+            letter = "c" if size > 1 else ""
+        else:
+            letter = by_position.get(position, "")
+            position += 1
         if letter and letter not in out:
             out += letter
     return out
@@ -310,9 +313,15 @@ def _series_metadata(tif, series, base: dict) -> dict:
         xres, yres = key.get_resolution()
         if xres > 0 and yres > 0 and (xres, yres) != (1, 1):
             physical = {"x": (MICROMETERS_PER_UNIT[unit] / xres, "µm"), "y": (MICROMETERS_PER_UNIT[unit] / yres, "µm")}
-    imagej = tif.imagej_metadata or {} if tif.is_imagej else {}
-    if imagej.get("spacing"):
-        physical["z"] = (float(imagej["spacing"]), "µm")
+    imagej = (tif.imagej_metadata or {}) if tif.is_imagej else {}
+    if imagej:  # ImageJ: ResolutionUnit "none", the unit is in the description
+        unit_name = {"micron": "µm", "um": "µm", "\\u00B5m": "µm", "µm": "µm", "nm": "nm", "mm": "mm"}.get(
+            str(imagej.get("unit", "")).strip())
+        xres, yres = key.get_resolution()
+        if unit_name and not physical and 282 in key.tags and xres > 0 and yres > 0:
+            physical = {"x": (1.0 / xres, unit_name), "y": (1.0 / yres, unit_name)}
+        if imagej.get("spacing"):
+            physical["z"] = (float(imagej["spacing"]), unit_name or "µm")
     description = (key.description or "").strip()
     if description.startswith(("{", "<", "ImageJ=")):  # machine metadata (tifffile JSON, XML, ImageJ)
         description = ""
@@ -331,10 +340,9 @@ def _plane_segments(level, key, planes: int, url: str):
         # tifffile did not read every IFD because the planes are contiguous and
         # uncompressed (or the file only has the first IFD, e.g. large ImageJ stacks):
         # the plane offsets follow from the first one.
-        contiguous = key.is_contiguous
-        if not contiguous or key.compression != 1 or level.dataoffset is None:
+        if not key.is_contiguous or key.predictor != 1 or level.dataoffset is None:
             raise UnsupportedFormat(f"{url}: series with {planes} planes but one IFD is not supported")
-        step = contiguous[1]
+        step = int(key.nbytes)
         if level.dataoffset + planes * step > key.parent.filehandle.size:
             raise FormatError(f"{url}: contiguous image data extends beyond the end of the file")
         base = np.asarray(key.dataoffsets, dtype=np.int64)

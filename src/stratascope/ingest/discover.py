@@ -9,6 +9,8 @@ from ..storage.urls import Location, parse_url
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 ZARR_METADATA = (".zattrs", "zarr.json", ".zgroup")
+#: every metadata document an OME-Zarr import may read (recorded as its sources)
+ZARR_DOCUMENTS = (*ZARR_METADATA, ".zarray")
 
 
 @dataclass
@@ -35,7 +37,7 @@ def candidates_from_listing(objects: list[ObjectInfo]) -> list[Candidate]:
     found = [Candidate(root, "zarr") for root in top_roots]
     for cand in found:
         prefix = cand.url + "/"
-        cand.listed = {u: o for u, o in by_url.items() if u.startswith(prefix) and u.rpartition("/")[2] in ZARR_METADATA}
+        cand.listed = {u: o for u, o in by_url.items() if u.startswith(prefix) and u.rpartition("/")[2] in ZARR_DOCUMENTS}
     for obj in objects:
         if looks_like_tiff(obj.url) and not any(obj.url.startswith(r + "/") for r in top_roots):
             found.append(Candidate(obj.url, "tiff", {obj.url: obj}))

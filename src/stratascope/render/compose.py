@@ -233,7 +233,8 @@ def render_split_channel(
     Panels follow omero-py's renderSplitChannelImage: white canvas, row-major grid,
     channel panels in the current model, merged panel in colour; a panel that falls
     outside the canvas (greyscale layout, full grid) is dropped, as PIL's paste does.
-    Channel labels are not drawn.
+    Channel labels are not drawn. `planes` must hold every active channel (also with
+    the greyscale model, unlike `render_rgb`).
     """
     by_channel = _planes_by_channel(planes, channels)
     size_y, size_x = np.asarray(planes).shape[1:]

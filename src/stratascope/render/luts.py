@@ -8,7 +8,7 @@ from matplotlib itself (see `_make_mpl_tables.py`).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -112,7 +112,7 @@ def canonical_lut_name(name: str) -> str | None:
     return key if key in _BUILDERS else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_lut(name: str) -> np.ndarray:
     """The (256, 3) uint8 table for a LUT name; KeyError if unknown. Read-only."""
     key = canonical_lut_name(name)

@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from stratascope.render.luts import canonical_lut_name
 
@@ -114,23 +114,36 @@ def default_color(index0: int, size_c: int, emission_wave: float | None = None) 
 def channel_defaults(specs: Sequence, dtype_range: tuple[float, float]) -> list[ChannelSetting]:
     """Default settings from `formats.model.ChannelSpec`-like objects (duck-typed).
 
-    Missing windows fall back to the data range if known, then to the dtype range.
+    Missing windows fall back to the data range if known, then to the dtype range;
+    colours or coefficients that metadata got wrong fall back to our defaults.
     """
     out = []
     for i, spec in enumerate(specs):
-        start = spec.window_start if spec.window_start is not None else spec.window_min
-        end = spec.window_end if spec.window_end is not None else spec.window_max
-        start = float(dtype_range[0] if start is None else start)
-        end = float(dtype_range[1] if end is None else end)
+        start = _finite_or(spec.window_start, _finite_or(spec.window_min, dtype_range[0]))
+        end = _finite_or(spec.window_end, _finite_or(spec.window_max, dtype_range[1]))
         if end < start:
             start, end = end, start
-        color = spec.color or default_color(i, len(specs), getattr(spec, "emission_wave", None))
-        family = spec.family if spec.family in FAMILIES else "linear"
+        try:
+            color, alpha = parse_color(spec.color) if isinstance(spec.color, str) and spec.color else (None, 255)
+        except RenderParamError:
+            color, alpha = None, 255
+        if color is None:
+            color = default_color(i, len(specs), getattr(spec, "emission_wave", None))
+        coefficient = _finite_or(spec.coefficient, 1.0)
         out.append(ChannelSetting(
-            index0=i, active=bool(spec.active), start=start, end=end, color=color.upper() if not color.endswith(".lut") else color,
-            inverted=bool(spec.inverted), family=family, coefficient=float(spec.coefficient or 1.0),
+            index0=i, active=bool(spec.active), start=start, end=end, color=color, alpha=alpha,
+            inverted=bool(spec.inverted), family=spec.family if spec.family in FAMILIES else "linear",
+            coefficient=coefficient if 0 < coefficient <= MAX_COEFFICIENT else 1.0,
         ))
     return out
+
+
+def _finite_or(value, fallback: float) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return float(fallback)
+    return value if math.isfinite(value) else float(fallback)
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -177,7 +190,8 @@ def _parse_channel_entry(entry: str, size_c: int) -> tuple[int, bool, tuple[floa
     active = not head.startswith("-")
     index0 = abs(number) - 1
     if not 0 <= index0 < size_c:
-        raise RenderParamError(f"c: channel {abs(number)} does not exist (image has {size_c} channel(s), numbered from 1)")
+        raise RenderParamError(
+            f"c: channel {abs(number)} does not exist (image has {size_c} channel(s), numbered from 1)")
     window = None
     if window_part.strip():
         bounds = window_part.split(":")
@@ -211,32 +225,34 @@ def _enabled(value, where: str) -> bool:
     raise RenderParamError(f"maps: {where}.enabled must be true or false")
 
 
-def _apply_map(ch: ChannelSetting, entry, pos: int) -> ChannelSetting:
+def _apply_map(ch: dict, entry, pos: int) -> None:
+    """Apply one `maps` entry to a channel's fields (a dict, edited in place)."""
     if entry is None:
-        return ch
+        return
     if not isinstance(entry, dict):
         raise RenderParamError(f"maps[{pos}]: expected an object or null")
-    changes: dict = {}
     # omero-web: any map entry sets the inversion; 'inverted' wins over legacy 'reverse'
     codomain = entry.get("inverted", entry.get("reverse"))
     if codomain is not None and not isinstance(codomain, dict):
         raise RenderParamError(f"maps[{pos}]: 'inverted' must be an object like {{\"enabled\": true}}")
-    changes["inverted"] = _enabled(codomain.get("enabled"), f"[{pos}].inverted") if codomain else False
+    ch["inverted"] = _enabled(codomain.get("enabled"), f"[{pos}].inverted") if codomain else False
     quant = entry.get("quantization")
     if quant is not None:
         if not isinstance(quant, dict):
             raise RenderParamError(f"maps[{pos}]: 'quantization' must be an object")
-        family = quant.get("family", ch.family)
+        family = quant.get("family", ch["family"])
         if family not in FAMILIES:
-            raise RenderParamError(f"maps[{pos}]: quantization family {family!r} is not one of {', '.join(FAMILIES)}")
+            raise RenderParamError(
+                f"maps[{pos}]: quantization family {family!r} is not one of {', '.join(FAMILIES)}")
         coefficient = quant.get("coefficient", 1.0)
         if isinstance(coefficient, str):
             coefficient = _parse_float(coefficient, f"maps[{pos}]: coefficient")
-        if isinstance(coefficient, bool) or not isinstance(coefficient, (int, float)) or not math.isfinite(coefficient) \
-                or not 0 < coefficient <= MAX_COEFFICIENT:
+        is_number = isinstance(coefficient, (int, float)) and not isinstance(coefficient, bool)
+        if is_number:
+            coefficient = float(coefficient) if abs(coefficient) < 1e300 else math.inf  # huge JSON ints
+        if not is_number or not math.isfinite(coefficient) or not 0 < coefficient <= MAX_COEFFICIENT:
             raise RenderParamError(f"maps[{pos}]: coefficient must be a number in (0, {MAX_COEFFICIENT:g}]")
-        changes.update(family=family, coefficient=float(coefficient))
-    return replace(ch, **changes)
+        ch.update(family=family, coefficient=float(coefficient))
 
 
 def _parse_projection(text: str) -> tuple[str, int | None, int | None]:
@@ -257,8 +273,9 @@ def _parse_projection(text: str) -> tuple[str, int | None, int | None]:
 
 def parse_render_query(query: Mapping[str, str], defaults: Sequence[ChannelSetting]) -> RenderSettings:
     """Merge an OMERO.web rendering query over the image's default channel settings."""
-    channels = [replace(ch, index0=i) for i, ch in enumerate(defaults)]
-    size_c = len(channels)
+    # plain dicts while merging: dataclasses.replace per change is the slow part of a parse
+    fields = [{**vars(ch), "index0": i} for i, ch in enumerate(defaults)]
+    size_c = len(fields)
     c_text = query.get("c")
     if c_text is not None:
         entries = [_parse_channel_entry(e, size_c) for e in c_text.split(",") if e.strip()]
@@ -266,21 +283,21 @@ def parse_render_query(query: Mapping[str, str], defaults: Sequence[ChannelSetti
         if len(set(listed)) != len(listed):
             raise RenderParamError("c: a channel is listed more than once")
         maps = _parse_maps(query["maps"], len(entries)) if "maps" in query else []
-        # channels not listed in c become inactive, as in omero-web
-        channels = [replace(ch, active=False) for ch in channels]
+        for ch in fields:  # channels not listed in c become inactive, as in omero-web
+            ch["active"] = False
         for pos, (index0, active, window, color) in enumerate(entries):
-            ch = replace(channels[index0], active=active)
+            ch = fields[index0]
+            ch["active"] = active
             if window is not None:
-                ch = replace(ch, start=window[0], end=window[1])
+                ch["start"], ch["end"] = window
             if color is not None:
-                name, alpha = parse_color(color)
-                ch = replace(ch, color=name, alpha=alpha)
+                ch["color"], ch["alpha"] = parse_color(color)
             if pos < len(maps):
-                ch = _apply_map(ch, maps[pos], pos)
-            channels[index0] = ch
+                _apply_map(ch, maps[pos], pos)
     elif "maps" in query:  # extension: without c, maps apply to the channels in order
-        maps = _parse_maps(query["maps"], size_c)
-        channels = [_apply_map(ch, maps[i], i) if i < len(maps) else ch for i, ch in enumerate(channels)]
+        for i, entry in enumerate(_parse_maps(query["maps"], size_c)):
+            _apply_map(fields[i], entry, i)
+    channels = tuple(ChannelSetting(**ch) for ch in fields)
 
     model = {"c": "color", "g": "greyscale", None: "color"}.get(query.get("m"))
     if model is None:
@@ -298,7 +315,7 @@ def parse_render_query(query: Mapping[str, str], defaults: Sequence[ChannelSetti
     if fmt is None:
         raise RenderParamError(f"format: {query['format']!r} is not one of {', '.join(FORMATS)}")
     return RenderSettings(
-        channels=tuple(channels), model=model, projection=projection, proj_start=proj_start,
+        channels=channels, model=model, projection=projection, proj_start=proj_start,
         proj_end=proj_end, quality=quality, invert_axis=ia in ("1", "true"), format=fmt,
     )
 

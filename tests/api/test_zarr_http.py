@@ -3,6 +3,7 @@ from a live uvicorn server, compared exactly with what independent writers store
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -59,9 +60,17 @@ def v04_image(v04_folder, tmp_path, import_urls_sync):
     return results[0].id, truth, path
 
 
-def _cold() -> None:
-    """Forget every in-process cache (chunk LRU, shard indexes) so request counts are exact."""
-    state.reset()
+@pytest.fixture
+def cold(monkeypatch, tmp_path):
+    """cold() forgets every cache (chunk LRU, shard indexes, a fresh empty cache tier),
+    so that source request counts are exact."""
+    runs = iter(range(1000))
+
+    def _cold() -> None:
+        monkeypatch.setenv("STRATASCOPE_CACHE_URL", str(tmp_path / f"cache-tier-{next(runs)}"))
+        state.reset()
+
+    return _cold
 
 
 def _read_all_levels_zarr_python(url: str, expected: list[np.ndarray]) -> None:
@@ -99,13 +108,13 @@ def _source_levels_5d(path, axes: str) -> list[np.ndarray]:
 
 # --- OME-Zarr v0.4 source: chunks passed through ----------------------------------------
 
-def test_ome_zarr_v04_source_is_served_byte_for_byte(server, v04_image):
+def test_ome_zarr_v04_source_is_served_byte_for_byte(server, v04_image, cold):
     image_id, truth, folder = v04_image
     url = f"{server}/zarr/{image_id}.zarr"
     levels = _source_levels_5d(folder, "czyx")
     np.testing.assert_array_equal(levels[0], truth)
 
-    _cold()
+    cold()
     before = SOURCE_REQUESTS.snapshot()
     _read_all_levels_zarr_python(url, levels)
     cost = SOURCE_REQUESTS.snapshot() - before
@@ -113,20 +122,26 @@ def test_ome_zarr_v04_source_is_served_byte_for_byte(server, v04_image):
     chunks = sum(math.prod(math.ceil(s / c) for s, c in zip(a.shape, a.chunks)) for _, a in group.arrays())
     assert cost.requests["get"] == chunks, cost  # exactly one GET per served chunk
     assert cost.total == chunks, cost
+    # again: every chunk now comes from the cache tier, none from the source
+    before = SOURCE_REQUESTS.snapshot()
+    _read_all_levels_zarr_python(url, levels)
+    assert (SOURCE_REQUESTS.snapshot() - before).total == 0
 
     # the served chunk is the source object itself
     source = (folder / "s0" / "1" / "0" / "1" / "2").read_bytes()
     served = httpx.get(f"{url}/0/0/1/0/1/2")
     assert served.status_code == 200 and served.content == source
-    assert group["0"].metadata.compressor is not None
+    source_meta = json.loads((folder / "s0" / ".zarray").read_text())
+    assert httpx.get(f"{url}/0/.zarray").json()["compressor"] == source_meta["compressor"]
 
     node = _read_all_levels_ome_zarr(url, levels)
     assert node.metadata["channel_names"] == ["ch0", "ch1", "ch2"]
 
 
-def test_a_missing_source_chunk_is_a_404_and_reads_as_fill_value(server, v04_image):
+def test_a_missing_source_chunk_is_a_404_and_reads_as_fill_value(server, v04_image, cold):
     image_id, truth, folder = v04_image
     (folder / "s0" / "2" / "1" / "0" / "0").unlink()
+    cold()  # import read this chunk (thumbnails) into the cache tier
     url = f"{server}/zarr/{image_id}.zarr"
     response = httpx.get(f"{url}/0/0/2/1/0/0")
     assert response.status_code == 404 and "message" in response.json()
@@ -194,13 +209,13 @@ def sharded_image(sharded_folder, upload, import_urls_sync):
     return results[0].id, levels
 
 
-def test_sharded_v05_source_passes_inner_chunks_through(server, sharded_image):
+def test_sharded_v05_source_passes_inner_chunks_through(server, sharded_image, sharded_folder, cold):
     image_id, levels = sharded_image
     url = f"{server}/zarr/{image_id}.zarr"
     zarray = httpx.get(f"{url}/0/.zarray").json()
     assert zarray["chunks"] == [1, 1, 1, 32, 32] and zarray["compressor"]["id"] == "zstd"
 
-    _cold()
+    cold()
     before = SOURCE_REQUESTS.snapshot()
     served = zarr.open_group(url, mode="r")["0"][:]
     cost = SOURCE_REQUESTS.snapshot() - before
@@ -213,6 +228,12 @@ def test_sharded_v05_source_passes_inner_chunks_through(server, sharded_image):
     assert present < math.prod(grid)  # some chunks are absent (fill value) and answered 404
     assert cost.requests["get_range"] == present + shards, cost  # one ranged GET per chunk + one index per shard
     assert cost.requests["get"] == 0 and cost.requests["head"] == 0 and cost.requests["list"] == 0
+
+    # the served chunk is the byte range the shard index names, untouched
+    shard = (sharded_folder[0] / "0" / "c" / "0" / "0" / "1" / "1").read_bytes()
+    index = np.frombuffer(shard[-(8 * 16 + 4):-4], dtype="<u8").reshape(1, 2, 2, 2, 2)
+    start, length = (int(v) for v in index[0, 1, 0, 1])
+    assert httpx.get(f"{url}/0/0/0/1/2/3").content == shard[start:start + length]
 
     _read_all_levels_zarr_python(url, levels)
     node = _read_all_levels_ome_zarr(url, levels)
@@ -235,7 +256,7 @@ def test_v3_view_reads_the_same_pixels(server, sharded_image, v04_image):
 
 # --- TIFF sources: re-encoded ----------------------------------------------------------------
 
-def test_tiff_pyramid_is_re_encoded_per_chunk(server, tmp_path, import_urls_sync):
+def test_tiff_pyramid_is_re_encoded_per_chunk(server, tmp_path, import_urls_sync, cold):
     data = smooth_array((3, 300, 500))
     pyramid = write_tiff_pyramid(tmp_path / "pyramid.ome.tif", data)
     results = import_urls_sync([str(tmp_path / "pyramid.ome.tif")])
@@ -245,7 +266,7 @@ def test_tiff_pyramid_is_re_encoded_per_chunk(server, tmp_path, import_urls_sync
 
     zarray = httpx.get(f"{url}/0/.zarray").json()
     assert zarray["chunks"] == [1, 1, 1, 128, 128] and zarray["compressor"]["cname"] == "zstd"
-    _cold()
+    cold()
     before = SOURCE_REQUESTS.snapshot()
     _read_all_levels_zarr_python(url, expected)
     cost = SOURCE_REQUESTS.snapshot() - before
@@ -257,6 +278,11 @@ def test_tiff_pyramid_is_re_encoded_per_chunk(server, tmp_path, import_urls_sync
     assert [a.get("unit") for a in axes][3:] == ["micrometer", "micrometer"]
     scales = [t[0]["scale"] for t in node.metadata["coordinateTransformations"]]
     assert scales[0][3:] == [0.5, 0.5] and scales[1][3:] == [1.0, 1.0]
+
+    v3_url = f"{server}/zarr/v3/{results[0].id}.zarr"
+    _read_all_levels_zarr_python(v3_url, expected)
+    codecs = httpx.get(f"{v3_url}/0/zarr.json").json()["codecs"]
+    assert [c["name"] for c in codecs] == ["bytes", "blosc"]
 
 
 def test_tiff_strips_are_grouped_into_chunks_of_at_least_64_rows(server, tmp_path, import_urls_sync):

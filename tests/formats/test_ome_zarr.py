@@ -37,8 +37,9 @@ def cost_of_import(url):
 def write_v04_czyx(root: Path) -> np.ndarray:
     data = RNG.integers(0, 4000, size=(2, 3, 120, 100), dtype=np.uint16)
     group = zarr.open_group(root, mode="w", zarr_format=2)
-    write_image(data, group, axes="czyx", fmt=FormatV04(), scale_factors=[2, 4], storage_options={"chunks": (1, 3, 64, 48)},
-                scale={"z": 0.5, "y": 0.25, "x": 0.25}, axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"})
+    write_image(data, group, axes="czyx", fmt=FormatV04(), scale_factors=[2, 4],
+                storage_options={"chunks": (1, 3, 64, 48)}, scale={"z": 0.5, "y": 0.25, "x": 0.25},
+                axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"})
     group.attrs["omero"] = OMERO
     return data
 
@@ -59,7 +60,8 @@ def write_yx(root: Path, shape, chunks, zarr_format: int) -> None:
     else:
         attributes = {"multiscales": [{**multiscales[0], "version": "0.4"}]}
     group = zarr.open_group(root, mode="w", zarr_format=zarr_format, attributes=attributes)
-    group.create_array("0", shape=shape, chunks=chunks, dtype="uint8")[...] = RNG.integers(0, 255, size=shape, dtype=np.uint8)
+    array = group.create_array("0", shape=shape, chunks=chunks, dtype="uint8")
+    array[...] = RNG.integers(0, 255, size=shape, dtype=np.uint8)
 
 
 # --- what import finds --------------------------------------------------------------------
@@ -81,7 +83,8 @@ def test_v04_image_with_omero_block(where, tmp_path, request):
     assert (dapi.label, dapi.color, dapi.window_start, dapi.window_end, dapi.window_max, dapi.active) == (
         "DAPI", "0000FF", 100, 2000, 65535, True)
     assert (gfp.label, gfp.color, gfp.window_end, gfp.window_max, gfp.active) == ("GFP", "00FF00", 500, 4095, False)
-    assert [s.url.rsplit("cells.zarr", 1)[1] for s in image.sources] == ["/.zattrs", "/s0/.zarray", "/s1/.zarray", "/s2/.zarray"]
+    documents = [s.url.rsplit("cells.zarr", 1)[1] for s in image.sources]
+    assert documents == ["/.zattrs", "/s0/.zarray", "/s1/.zarray", "/s2/.zarray"]
     assert all(s.size > 0 and s.etag for s in image.sources)
     assert image.levels[0].layout["url"] == image.url + "/s0"
 
@@ -102,6 +105,18 @@ def test_v05_sharded_5d_image(where, tmp_path, request):
     assert level.layout["shard"]["index_location"] == "end"
     assert [c.label for c in image.channels] == ["Channel 0"] and image.channels[0].window_start is None
     assert image.physical_sizes == {}  # ome-zarr-py wrote no units: no physical size is guessed
+
+
+def test_multiscale_wide_scale_multiplies_level_0_scale(tmp_path):
+    root = tmp_path / "cells.zarr"
+    write_v04_czyx(root)
+
+    def add_outer_scale(doc):
+        doc["multiscales"][0]["coordinateTransformations"] = [{"type": "scale", "scale": [1, 2, 4, 4]}]
+        doc["multiscales"][0]["axes"][3].pop("unit")
+    _edit_json(root / ".zattrs", add_outer_scale)
+    [image] = read(root)
+    assert image.physical_sizes == {"z": (1.0, "micrometer"), "y": (1.0, "micrometer")}  # x lost its unit
 
 
 def test_2d_image_maps_onto_5d(tmp_path):
@@ -226,7 +241,7 @@ def test_unsupported_codecs_and_types(tmp_path):
         {"axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
          "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1, 1]}]}]}]}})
     group.create_array("0", shape=(64, 64), chunks=(16, 16), shards=(32, 32), dtype="uint8")
-    _edit_json(wrapped / "0" / "zarr.json", lambda d: d["codecs"].append({"name": "gzip", "configuration": {"level": 1}}))
+    _edit_json(wrapped / "0" / "zarr.json", lambda d: d["codecs"].append({"name": "gzip"}))
     with pytest.raises(UnsupportedFormat, match="sharding must be the only codec"):
         read(wrapped)
 

@@ -4,6 +4,7 @@ for bad input. Pixel round trips are in tests/pixels/test_tiff_tiles.py."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import struct
 import time
@@ -133,10 +134,20 @@ def test_imagej_hyperstack_axes_and_spacing(tmp_path):
 
 def test_stripped_and_planar_layouts(tmp_path):
     strips = tmp_path / "strips.tif"
-    tifffile.imwrite(strips, np.zeros((100, 30), "float32"), rowsperstrip=16, photometric="minisblack")
+    tifffile.imwrite(strips, np.zeros((100, 30), "float32"), rowsperstrip=16, photometric="minisblack",
+                     compression="zlib")
     level = read(str(strips))[0].levels[0]
     assert level.chunks == (1, 1, 1, 16, 30) and level.dtype == "<f4" and not level.layout["tiled"]
     assert load_manifest(level.manifest).shape == (1, 1, 1, 7, 1, 2)
+    # uncompressed contiguous strips are re-chunked to about 1 MiB, whatever RowsPerStrip says
+    one_row_strips = tmp_path / "one-row-strips.tif"
+    tifffile.imwrite(one_row_strips, np.zeros((3000, 200), "uint16"), rowsperstrip=1, photometric="minisblack")
+    level = read(str(one_row_strips))[0].levels[0]
+    assert level.chunks == (1, 1, 1, 2**20 // 400, 200)
+    assert load_manifest(level.manifest).shape == (1, 1, 1, math.ceil(3000 / (2**20 // 400)), 1, 2)
+    one_strip = tmp_path / "one-strip.tif"
+    tifffile.imwrite(one_strip, np.zeros((3000, 1000), "uint8"), photometric="minisblack")
+    assert read(str(one_strip))[0].levels[0].chunks == (1, 1, 1, 1048, 1000)
     planar = tmp_path / "planar.tif"
     tifffile.imwrite(planar, np.zeros((3, 64, 64), "uint8"), photometric="rgb", planarconfig="separate", tile=(32, 32))
     level = read(str(planar))[0].levels[0]

@@ -60,7 +60,6 @@ def stored_object(s3, bucket):
 
 def test_raw_tcp_round_trip_pays_delay_both_ways_and_keeps_order(echo_server):
     with DelayProxy("127.0.0.1", echo_server, delay_ms=100) as proxy:
-        assert not proxy.http
         with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
             started = time.monotonic()
             sock.sendall(b"ping")
@@ -295,3 +294,14 @@ def presigned_path(proxy: DelayProxy, bucket: str, key: str) -> str:
     """Path and query of a signed GET through the proxy (moto refuses anonymous reads)."""
     url = client_via(proxy).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key})
     return url.removeprefix(proxy.endpoint)
+
+
+def test_faults_switched_on_later_apply_to_new_connections(stored_object, moto_server):
+    bucket, key, body = stored_object
+    with DelayProxy("127.0.0.1", moto_server.port, delay_ms=1) as proxy:
+        client = client_via(proxy)
+        assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+        proxy.fault_rate_503 = 1.0  # moto closes after each response, so the next request reconnects
+        with pytest.raises(botocore.exceptions.ClientError, match="SlowDown"):
+            client.get_object(Bucket=bucket, Key=key)
+        assert proxy.faults["503"] == 1

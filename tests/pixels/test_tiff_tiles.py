@@ -169,11 +169,25 @@ def write_unnamed_4d_stack(path):
     return [np.transpose(data, (1, 0, 2, 3))[:, None]], None
 
 
+def write_stripped_deflate(path):
+    data = smooth((50, 77), "uint16")
+    tifffile.imwrite(path, data, rowsperstrip=7, photometric="minisblack", compression="deflate")
+    return [data[None, None, None]], None
+
+
+def write_uncompressed_big_strip(path):
+    """One 3000-row strip: served as ~1 MiB row chunks; the last one is short."""
+    data = smooth((3000, 700), "uint8")
+    tifffile.imwrite(path, data, photometric="minisblack")
+    return [data[None, None, None]], None
+
+
 WRITERS = [
     write_ome_pyramid_jpeg, write_ome_5d_zlib, write_ome_float_zstd, write_stripped_uint16,
     write_stripped_lzw_bigendian, write_tiled_lzw_uint8, write_rgb_stripped, write_rgb_planar_tiled,
     write_reduced_ifd_pyramid, write_webp_lossless, write_jpeg2000, write_libtiff_jpeg_strips,
     write_imagej_hyperstack, write_uncompressed_stack, write_unnamed_4d_stack,
+    write_stripped_deflate, write_uncompressed_big_strip,
 ]
 
 
@@ -254,7 +268,7 @@ def test_length_mismatch_is_an_integrity_error(tmp_path):
 
 def test_edge_chunks_are_padded_to_the_full_chunk_shape(tmp_path):
     path = tmp_path / "strips.tif"
-    write_stripped_uint16(path)  # 50 rows, 7 rows per strip: the last strip has 1 row
+    write_stripped_deflate(path)  # 50 rows, 7 rows per strip: the last strip has 1 row
     level = asyncio.run(read_tiff(str(path)))[0].levels[0]
     assert level.chunks == (1, 1, 1, 7, 77)
     codec = TiffChunkCodec(level)

@@ -46,12 +46,14 @@ def _ome_attrs(axes: str, paths: list[str]) -> dict:
 def v04_czyx_uint16_omero(root: Path) -> None:
     data = RNG.integers(0, 65535, size=(2, 3, 150, 100), dtype=np.uint16)
     data[1, :, :64, :] = 0  # whole chunks equal to the fill value: not written
-    omero = {"channels": [{"label": "DAPI", "color": "0000FF", "window": {"start": 10, "end": 5000, "min": 0, "max": 65535}},
+    omero = {"channels": [{"label": "DAPI", "color": "0000FF",
+                           "window": {"start": 10, "end": 5000, "min": 0, "max": 65535}},
                           {"label": "GFP", "color": "00FF00", "active": False,
                            "window": {"start": 0, "end": 900, "min": 0, "max": 65535}}]}
     group = zarr.open_group(root, mode="w", zarr_format=2)
-    write_image(data, group, axes="czyx", fmt=FormatV04(), scale_factors=[2], metadata={"omero": omero},
+    write_image(data, group, axes="czyx", fmt=FormatV04(), scale_factors=[2],
                 storage_options={"chunks": (1, 2, 64, 48)})
+    group.attrs["omero"] = omero
 
 
 def v04_yx_uint8_dot_separator(root: Path) -> None:
@@ -59,7 +61,7 @@ def v04_yx_uint8_dot_separator(root: Path) -> None:
     array = group.create_array("0", shape=(37, 53), chunks=(16, 16), dtype="|u1",
                                chunk_key_encoding={"name": "v2", "separator": "."})
     array[...] = RNG.integers(0, 255, size=(37, 53), dtype=np.uint8)
-    group.attrs.update({**_ome_attrs("yx", ["0"]), "multiscales": [{**_ome_attrs("yx", ["0"])["multiscales"][0], "version": "0.4"}]})
+    group.attrs.update({"multiscales": [{**_ome_attrs("yx", ["0"])["multiscales"][0], "version": "0.4"}]})
 
 
 def v04_filters_big_endian_fortran(root: Path) -> None:
@@ -89,7 +91,8 @@ def v05_sharded_czyx_uint16(root: Path) -> None:
 
 
 def v05_sharded_yx_uint8_index_at_start(root: Path) -> None:
-    group = zarr.open_group(root, mode="w", zarr_format=3, attributes={"ome": {"version": "0.5", **_ome_attrs("yx", ["0"])}})
+    attributes = {"ome": {"version": "0.5", **_ome_attrs("yx", ["0"])}}
+    group = zarr.open_group(root, mode="w", zarr_format=3, attributes=attributes)
     serializer = ShardingCodec(chunk_shape=(10, 10), codecs=[BytesCodec(), BloscCodec()], index_location="start")
     array = group.create_array("0", shape=(100, 90), chunks=(40, 30), dtype="uint8", serializer=serializer,
                                compressors=None, fill_value=7)
@@ -99,7 +102,8 @@ def v05_sharded_yx_uint8_index_at_start(root: Path) -> None:
 
 
 def v05_transpose_big_endian_gzip_crc(root: Path) -> None:
-    group = zarr.open_group(root, mode="w", zarr_format=3, attributes={"ome": {"version": "0.5", **_ome_attrs("zyx", ["0"])}})
+    attributes = {"ome": {"version": "0.5", **_ome_attrs("zyx", ["0"])}}
+    group = zarr.open_group(root, mode="w", zarr_format=3, attributes=attributes)
     array = group.create_array("0", shape=(3, 50, 70), chunks=(2, 16, 32), dtype="float32",
                                filters=[TransposeCodec(order=(2, 0, 1))], serializer=BytesCodec(endian="big"),
                                compressors=[GzipCodec(), Crc32cCodec()], fill_value=float("nan"),
@@ -151,6 +155,9 @@ def test_every_chunk_round_trips(write, where, tmp_path, request):
     url = str(local) if where == "local" else request.getfixturevalue("upload")(local, "data/image.zarr")
     images = asyncio.run(read_ome_zarr(url))
     assert len(images) == 1
+    if write is v04_czyx_uint16_omero:
+        channels = [(c.label, c.color, c.active) for c in images[0].channels]
+        assert channels == [("DAPI", "0000FF", True), ("GFP", "00FF00", False)]
     for level in images[0].levels:
         local_array = str(local / level.layout["url"].rsplit("image.zarr/", 1)[1])
         expected = expected_5d(local_array, level.layout["native_axes"])
@@ -206,7 +213,8 @@ def test_concurrent_chunks_of_one_shard_share_one_index_request(tmp_path):
     codec = ZarrChunkCodec(level)
 
     async def locate_many():
-        return await asyncio.gather(*(codec.locate((0, 0, z, y, x), fetch) for z in range(3) for y in (0, 1) for x in (0, 1)))
+        indexes = [(0, 0, z, y, x) for z in range(3) for y in (0, 1) for x in (0, 1)]
+        return await asyncio.gather(*(codec.locate(index, fetch) for index in indexes))
 
     ranges, cost = _cost(locate_many())
     assert cost["get_range"] == 1 and all(r is not None for r in ranges)
@@ -235,6 +243,21 @@ def test_absent_chunks_are_fill_value(tmp_path):
     assert (codec.fill((0, 0, 0, 5, 0)) == 7).all()
     with pytest.raises(IndexError):
         asyncio.run(codec.locate((0, 0, 0, 10, 0), fetch))
+
+    sharded = tmp_path / "sharded.zarr"
+    v05_sharded_czyx_uint16(sharded)
+    level = asyncio.run(read_ome_zarr(str(sharded)))[0].levels[0]
+    codec = ZarrChunkCodec(level)
+    assert (sharded / "s0" / "c" / "1" / "0" / "0" / "0").exists()  # the shard is there ...
+    assert asyncio.run(codec.locate((0, 1, 2, 0, 0), fetch)) is None  # ... its entry for an all-zero chunk is empty
+    assert asyncio.run(codec.locate((0, 1, 1, 0, 0), fetch)) is not None
+
+    unsharded = tmp_path / "unsharded.zarr"
+    v04_czyx_uint16_omero(unsharded)
+    level = asyncio.run(read_ome_zarr(str(unsharded)))[0].levels[0]
+    where = asyncio.run(ZarrChunkCodec(level).locate((0, 1, 0, 0, 0), fetch))
+    with pytest.raises(ObjectNotFound):  # not written by zarr: the reader uses fill()
+        asyncio.run(fetch(where.url, None, None, None))
 
 
 def test_corrupt_chunk_is_a_clear_error(tmp_path):

@@ -13,9 +13,11 @@ Fault modes (HTTP/1.1 only; each rate is a probability per request, drawn from a
   reset_mid_body_rate  forward, then send half the response body and reset (RST) the connection
   truncate_rate        forward, then send half the response body and close cleanly (FIN)
   stall_seconds        hold each response (with probability `stall_rate`) that long before answering
-Rates and delay are plain attributes and may be changed while running; in HTTP mode they
-are read per request, in raw TCP mode (`http=False`, used when no fault is configured at
-construction) only `delay_ms` applies. Counters: `connections`, `requests`, `faults`.
+Rates and delay are plain attributes and may be changed while running. Each connection is
+parsed as HTTP when `http=True` or when any fault is set at the moment it is accepted
+(rates are then read per request); otherwise it is relayed as raw TCP (any protocol, e.g.
+PostgreSQL) and only `delay_ms` applies. Counters: `connections`, `requests` (HTTP mode),
+`faults` (a Counter with keys "503", "reset", "truncate", "stall"); `reset_counters()`.
 
 Used by tests (`from support.proxy import DelayProxy`) and by bench/ (bench/latency_proxy.py).
 """
@@ -27,6 +29,7 @@ import collections
 import random
 import socket
 import struct
+import sys
 import threading
 import time
 from typing import Self
@@ -102,7 +105,7 @@ class _DelayedWriter:
         self.task.cancel()
 
 
-async def _first_done(*coros) -> None:
+async def _run_all(*coros) -> None:
     """Run coroutines until all finish; the first failure cancels the rest and is raised."""
     tasks = [asyncio.ensure_future(c) for c in coros]
     try:
@@ -220,7 +223,7 @@ class DelayProxy:
         stall_seconds: float = 0.0,
         stall_rate: float = 1.0,
         seed: int | None = 0,
-        http: bool | None = None,
+        http: bool = False,
         listen_port: int = 0,
     ):
         self.target_host, self.target_port = target_host, target_port
@@ -230,9 +233,7 @@ class DelayProxy:
         self.truncate_rate = truncate_rate
         self.stall_seconds = stall_seconds
         self.stall_rate = stall_rate
-        self.http = http if http is not None else bool(
-            fault_rate_503 or reset_mid_body_rate or truncate_rate or stall_seconds
-        )
+        self.http = bool(http)
         self.listen_port = listen_port
         self.random = random.Random(seed)
         self.connections = 0
@@ -308,6 +309,9 @@ class DelayProxy:
 
     # -- connections -----------------------------------------------------------------------
 
+    def _faults_configured(self) -> bool:
+        return bool(self.fault_rate_503 or self.reset_mid_body_rate or self.truncate_rate or self.stall_seconds)
+
     def _delay(self) -> float:
         return max(self.delay_ms, 0.0) / 1000.0
 
@@ -328,13 +332,15 @@ class DelayProxy:
             to_client = _DelayedWriter(client_writer, self._delay)
             to_upstream = _DelayedWriter(upstream_writer, self._delay)
             outs = [to_client, to_upstream]
-            serve = self._serve_http if self.http else self._serve_raw
+            serve = self._serve_http if self.http or self._faults_configured() else self._serve_raw
             await serve(client_reader, upstream_reader, to_client, to_upstream)
             clean = True
         except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass  # a broken peer ends this connection only
         except asyncio.CancelledError:
             pass
+        except Exception as exc:  # noqa: BLE001 - odd traffic must end one connection, never the proxy
+            print(f"DelayProxy: connection dropped: {exc!r}", file=sys.stderr)
         finally:
             for out in outs:
                 out.cancel()
@@ -350,7 +356,7 @@ class DelayProxy:
             await out.send(_EOF)
             await out.finish()
 
-        await _first_done(pump(client_reader, to_upstream), pump(upstream_reader, to_client))
+        await _run_all(pump(client_reader, to_upstream), pump(upstream_reader, to_client))
 
     async def _serve_http(self, client_reader, upstream_reader, to_client, to_upstream) -> None:
         # Requests are forwarded as they arrive; responses are matched to them in order.

@@ -20,7 +20,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from .. import catalogue
+from .. import catalogue, state
 from ..catalogue.records import ImageRecord
 from ..config import get_settings
 from ..render import pipeline
@@ -72,6 +72,12 @@ def _id_for_name(identifier: str) -> int:
             _names.clear()
         _names[identifier] = (now, matches[0])
     return matches[0]
+
+
+@state.on_reset
+def _forget_names() -> None:
+    with _names_lock:
+        _names.clear()
 
 
 async def image_for(identifier: str) -> ImageRecord:

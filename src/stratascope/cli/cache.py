@@ -8,7 +8,7 @@ import json
 import math
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -75,7 +75,9 @@ def drop_page_cache() -> tuple[bool, str]:
 @cache_app.command("drop")
 def drop_command(
     drop_all: Annotated[bool, typer.Option("--all", help="Drop every entry (also thumbnails and overviews).")] = False,
-    chunks: Annotated[bool, typer.Option("--chunks", help="Drop read-through chunk bytes and shard indexes (default).")] = False,
+    chunks: Annotated[
+        bool, typer.Option("--chunks", help="Drop read-through chunk bytes and shard indexes (default).")
+    ] = False,
 ) -> None:
     """Empty the cache tier to simulate a cold start; also drops the OS page cache where permitted."""
     from ..cachetier import get_cache
@@ -158,7 +160,7 @@ async def _warm(jobs: list, fetch, on_chunk) -> list[str]:
 @cache_app.command("warm")
 def warm_command(
     target: Annotated[str, typer.Argument(help="Image id, or a URL prefix matching catalogued images' URLs.")],
-    levels: Annotated[Optional[str], typer.Option(help="Resolution levels to warm, e.g. 0,1 (default: all).")] = None,
+    levels: Annotated[str | None, typer.Option(help="Resolution levels to warm, e.g. 0,1 (default: all).")] = None,
 ) -> None:
     """Read every chunk of the given levels through the cache tier, so later reads skip the archive."""
     from ..cachetier import get_cache

@@ -54,6 +54,7 @@ JPEG_COMPRESSIONS = {6, 7, 33007, 34892}
 AXIS_TARGET = {"T": "t", "C": "c", "Z": "z"}
 UNSUPPORTED_COMPRESSIONS = {2, 3, 4, 65000, 65001, 65002}  # bilevel CCITT, EER
 MAX_MANIFEST_ENTRIES = 2**25  # int64 entries: 256 MiB; far above any real TIFF
+STRIP_CHUNK_BYTES = 2**20  # uncompressed contiguous planes are served in chunks of about this size
 MICROMETERS_PER_UNIT = {2: 25400.0, 3: 10000.0, 4: 1000.0, 5: 1.0}  # ResolutionUnit -> µm
 
 
@@ -197,7 +198,8 @@ def _level(tif, level, source: SourceObject, planes_like=None) -> dict:
     shape = (T, Cp * samples, Z, H, W)
     chunk_c = samples if planar == 1 else 1
     chunks = (1, chunk_c, 1, th, tw)
-    check_sizes(shape, chunks, np.dtype(meta["dtype"]).itemsize, url)
+    itemsize = np.dtype(meta["dtype"]).itemsize
+    check_sizes(shape, (1, 1, 1, 1, 1), itemsize, url)  # absurd image sizes, before any allocation
     ty, tx = math.ceil(H / th), math.ceil(W / tw)
     separate = samples if planar == 2 else 1
     manifest_shape = (T, Cp * separate, Z, ty, tx, 2)
@@ -215,6 +217,11 @@ def _level(tif, level, source: SourceObject, planes_like=None) -> dict:
         cslice = slice(cp * separate, (cp + 1) * separate)
         manifest[t, cslice, z, :, :, 0] = offs
         manifest[t, cslice, z, :, :, 1] = cnts
+    if _rechunkable(meta):
+        manifest = _rechunk_uncompressed_strips(manifest, meta)
+        chunks = (1, chunk_c, 1, *meta["tile"])
+        manifest_shape = manifest.shape
+    check_sizes(shape, chunks, itemsize, url)
     offs, cnts = manifest[..., 0], manifest[..., 1]
     if (cnts < 0).any() or ((cnts > 0) & ((offs < 8) | (offs + cnts > source.size))).any():
         raise FormatError(f"{url}: tile data lies outside the file (truncated or corrupt TIFF)")
@@ -222,6 +229,37 @@ def _level(tif, level, source: SourceObject, planes_like=None) -> dict:
                 manifest={"shape": list(manifest_shape), "encoding": "npy+zlib"})
     return {"shape": shape, "chunks": chunks, "layout": meta, "manifest": dump_manifest(manifest),
             "axes": _our_axes(level, targets), "planes": (lead_shape, targets)}
+
+
+def _rechunkable(meta: dict) -> bool:
+    return (not meta["tiled"] and meta["compression"] == 1 and meta["predictor"] == 1
+            and meta["fillorder"] == 1)
+
+
+def _rechunk_uncompressed_strips(manifest: np.ndarray, meta: dict) -> np.ndarray:
+    """Uncompressed planes stored contiguously are addressable by row: serve them in
+    chunks of about STRIP_CHUNK_BYTES whatever the writer's RowsPerStrip (one huge strip
+    per plane, or thousands of one-row strips). Planes that are not contiguous keep
+    their strips."""
+    height, width = meta["image"]
+    rows_per_strip = meta["tile"][0]
+    samples = meta["samples"] if meta["planar"] == 1 else 1
+    row_bytes = width * samples * np.dtype(meta["dtype"]).itemsize
+    offs, cnts = manifest[..., 0, 0], manifest[..., 0, 1]  # (T, Cg, Z, strips); tx is 1 for strips
+    strip_rows = np.minimum(rows_per_strip, height - np.arange(offs.shape[-1]) * rows_per_strip)
+    exact = (cnts == strip_rows * row_bytes).all()
+    contiguous = (offs[..., 1:] == offs[..., :-1] + cnts[..., :-1]).all()
+    rows = max(1, min(height, STRIP_CHUNK_BYTES // row_bytes))
+    if not (exact and contiguous) or rows == rows_per_strip:
+        return manifest
+    count = math.ceil(height / rows)
+    starts = np.arange(count, dtype=np.int64) * rows
+    rechunked = np.zeros((*offs.shape[:3], count, 1, 2), dtype=np.int64)
+    rechunked[..., 0, 0] = offs[..., :1] + starts * row_bytes
+    rechunked[..., 0, 1] = np.minimum(rows, height - starts) * row_bytes
+    meta["tile"] = [rows, width]
+    meta["manifest"] = {"shape": list(rechunked.shape), "encoding": "npy+zlib"}
+    return rechunked
 
 
 def _our_axes(level, targets: dict[str, int]) -> str:

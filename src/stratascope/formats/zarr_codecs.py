@@ -140,7 +140,7 @@ def _check_v3_codecs(codecs, what: str, ndim: int, inner: bool) -> None:
         else:
             raise UnsupportedFormat(f"{what}: codec {codec['name']!r} is not supported")
     if serializer["name"] == "sharding_indexed" and (inner or before or after):
-        raise UnsupportedFormat(f"{what}: sharding must be the only codec (nested or wrapped sharding is not supported)")
+        raise UnsupportedFormat(f"{what}: sharding must be the only codec (nested or wrapped sharding is unsupported)")
     endian = (serializer.get("configuration") or {}).get("endian", "little")
     if serializer["name"] == "bytes" and endian not in ("little", "big"):
         raise FormatError(f"{what}: bad endian {endian!r:.20}")
@@ -157,7 +157,8 @@ def _shard_layout(config: dict, shard_shape: tuple[int, ...], what: str) -> tupl
         raise FormatError(f"{what}: inner chunks {inner} do not divide shards {shard_shape}")
     codecs = config.get("codecs")
     _check_v3_codecs(codecs, what, len(inner), inner=True)
-    index_codecs = config.get("index_codecs", [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}])
+    default_index = [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]
+    index_codecs = config.get("index_codecs", default_index)
     _, serializer, after = _split_codecs(index_codecs, what + " index_codecs")
     if serializer["name"] != "bytes" or any(c["name"] != "crc32c" for c in after) or len(after) > 1:
         raise UnsupportedFormat(f"{what}: shard index codecs must be bytes (+ crc32c), got {index_codecs!r:.120}")
@@ -186,7 +187,8 @@ def parse_zarr_v3(doc: dict, url: str) -> ZarrArray:
     if doc.get("storage_transformers"):
         raise UnsupportedFormat(f"{what}: storage transformers are not supported")
     encoding = doc.get("chunk_key_encoding") or {"name": "default"}
-    separator = (encoding.get("configuration") or {}).get("separator", "/" if encoding.get("name") == "default" else ".")
+    default_separator = "/" if encoding.get("name") == "default" else "."
+    separator = (encoding.get("configuration") or {}).get("separator", default_separator)
     if encoding.get("name") not in ("default", "v2") or separator not in ("/", "."):
         raise UnsupportedFormat(f"{what}: chunk key encoding {encoding!r:.80} is not supported")
     codecs = doc.get("codecs")
@@ -266,7 +268,8 @@ def decode_chunk(layout: dict, data: bytes) -> np.ndarray:
         nbytes = math.prod(shape) * stored.itemsize
         if spec["compressor"]:
             limit = nbytes * (8 if filters else 1)  # filters may store a narrower type
-            data = _bounded_decompress(spec["compressor"]["id"], numcodecs.get_codec(dict(spec["compressor"])), data, limit)
+            compressor = numcodecs.get_codec(dict(spec["compressor"]))
+            data = _bounded_decompress(spec["compressor"]["id"], compressor, data, limit)
         for f in reversed(filters):
             data = f.decode(data)
         array = _to_array(data, stored, shape, spec["order"])

@@ -64,7 +64,7 @@ class CachedFetch:
         expected = None if start is None else (-start if end is None else end - start)
         try:
             data = await asyncio.to_thread(cache.get, key)
-        except OSError as exc:  # an unreadable cache degrades to the source, never fails a read
+        except Exception as exc:  # an unreadable cache (disk, cache bucket) degrades to the source
             log.warning("cache tier read failed for %s: %s", url, exc)
             data = None
         if data is not None and (expected is None or len(data) == expected):

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..catalogue.records import ImageRecord
 from ..formats.model import LevelSpec
+from ..storage import ObjectNotFound
 from .chunks import ChunkCodec, ChunkIndex, Fetch
 from .errors import RegionOutOfRange, RegionTooLarge
 from .fetch import SourceFetch
@@ -134,8 +135,14 @@ class PixelReader:
             if location is None:
                 array = codec.fill(idx)
             else:
-                data = await self.fetch(location.url, location.start, location.end, location.version)
-                array = await asyncio.to_thread(codec.decode, data, idx)
+                try:
+                    data = await self.fetch(location.url, location.start, location.end, location.version)
+                except ObjectNotFound:
+                    # Zarr writers skip chunks that are all fill value: an absent object is not an error
+                    if not (getattr(codec, "missing_object_is_fill", False) and location.start is None):
+                        raise
+                    data = None
+                array = codec.fill(idx) if data is None else await asyncio.to_thread(codec.decode, data, idx)
             self.chunks.put(key, array)
             future.set_result(array)
             return array

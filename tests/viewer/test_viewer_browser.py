@@ -1,0 +1,273 @@
+"""The web viewer in a real browser: Debian's Chromium driven by Playwright against a live server.
+
+Browses project → dataset → image, opens the deep-zoom view of a 4-level pyramid, zooms in,
+toggles a channel, moves the z slider, reloads the permalink; checks after each step that new
+tiles were requested (with the right level, channels and plane) and that the canvas shows
+pixels, and that the page logged no errors. Screenshots go to test-artifacts/viewer/.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "viewer"
+OSD_JS = (Path(__file__).resolve().parents[2] / "src/stratascope/api/static/vendor/openseadragon/openseadragon.min.js")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+                 "--no-first-run", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (scripts/install-system-deps.sh installs it)"),
+    pytest.mark.skipif(not OSD_JS.exists(), reason="OpenSeadragon is not vendored (run scripts/install-node-deps.sh)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(stratascope_home):
+    """uvicorn serving create_app() on a free loopback port, in a thread of this process."""
+    import uvicorn
+
+    from stratascope.api.app import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def images(tmp_path, sample_zarr, import_urls_sync):
+    """The sample OME-Zarr (3 channels, 2 z) plus a 2048x2048 pyramid (2 channels, 2 z, 4 levels)."""
+    from support.samples import smooth_array, write_ome_zarr_v04
+
+    data = smooth_array((2, 2, 2048, 2048), seed=3)
+    write_ome_zarr_v04(tmp_path / "pyramid.zarr", data, chunks=(1, 1, 256, 256), channel_names=["Nuclei", "Membrane"])
+    results = import_urls_sync([str(tmp_path / "pyramid.zarr")], project="Demo project", dataset="Demo dataset")
+    assert results[0].status == "imported", results
+    from stratascope import catalogue
+
+    ids = {"sample": sample_zarr[0], "pyramid": results[0].id}
+    return {**ids, "names": {key: catalogue.get_image(i, full=False).name for key, i in ids.items()}}
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class PageLog:
+    """Everything the page did that a test may assert on: tile requests, errors, failed responses."""
+
+    def __init__(self, page):
+        self.tiles: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", self._request)
+        page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on("response", lambda r: self.errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))
+
+    def _request(self, request):
+        if "/webgateway/render_image_region/" in request.url:
+            self.tiles.append(request.url)
+
+    def mark(self) -> int:
+        return len(self.tiles)
+
+    def since(self, mark: int) -> list[str]:
+        return self.tiles[mark:]
+
+
+def _settled(page, timeout=30_000) -> None:
+    """Waits until every layer asked for so far has all the tiles of the current view."""
+    page.wait_for_function("() => { const l = window.stratascope && window.stratascope.layers;"
+                           " return l && l.requested > 0 && l.settled === l.requested; }", timeout=timeout)
+    page.wait_for_timeout(300)  # let the drawer paint the last tiles
+
+
+def _canvas_stats(page, name: str) -> tuple[float, float]:
+    from PIL import Image
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = page.locator("#osd").screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+    return float(pixels.mean()), float(pixels.std())
+
+
+def _tile_level(url: str) -> int:
+    return int(re.search(r"tile=(\d+),", url).group(1))
+
+
+def test_browse_and_deep_zoom(live_server, images, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log = PageLog(page)
+    pyramid = images["pyramid"]
+
+    # home page: project → dataset → image, with thumbnails and metadata
+    page.goto(f"{live_server}/")
+    page.locator("#projects button", has_text="Demo project").click()
+    page.locator("#datasets button", has_text="Demo dataset").click()
+    cards = page.locator("#images .card")
+    cards.first.wait_for()
+    assert cards.count() == 2
+    page.wait_for_function("() => [...document.querySelectorAll('#images img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
+    card = page.locator(f'#images .card[data-image-id="{pyramid}"]')
+    card.locator("button.thumb").click()
+    meta = page.locator("#meta")
+    meta.locator("h3", has_text=images["names"]["pyramid"]).wait_for()
+    assert "2048 × 2048" in meta.inner_text()
+    assert "Nuclei" in meta.inner_text() and "Membrane" in meta.inner_text()
+    assert "#project=" in page.url and f"image={pyramid}" in page.url
+    page.screenshot(path=str(ARTIFACTS / "home.png"))
+
+    # search by name finds the sample and not the pyramid
+    page.fill("#search-input", images["names"]["sample"])
+    page.locator("#images-title", has_text=images["names"]["sample"]).wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#images .card').length === 1")
+    assert page.locator(f'#images .card[data-image-id="{images["sample"]}"]').count() == 1
+    page.go_back()
+    page.locator(f'#images .card[data-image-id="{pyramid}"]').wait_for()
+
+    # the viewer: whole image first, at the coarsest levels
+    meta.locator("a.link-open-viewer").click()
+    page.wait_for_url(f"**/view/{pyramid}**")
+    page.wait_for_selector("body[data-ready=true]")
+    _settled(page)
+    first = log.since(0)
+    assert first, "no tiles were requested"
+    assert all(f"/render_image_region/{pyramid}/0/0/" in u for u in first)
+    assert max(_tile_level(u) for u in first) == 3  # level 3 is 256x256: one tile
+    mean, std = _canvas_stats(page, "1-home")
+    assert std > 10, f"canvas looks blank (mean {mean:.1f}, std {std:.1f})"
+    assert page.locator("#links a.link-imgdata").count() == 1
+
+    # zoom in with the mouse wheel: full-resolution tiles (level 0) are requested
+    mark = log.mark()
+    box = page.locator("#osd").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -400)
+        page.wait_for_timeout(150)
+    page.wait_for_function("() => window.stratascope.viewer.viewport.getZoom(true) > 2.5")
+    _settled(page)
+    zoomed = log.since(mark)
+    assert any(_tile_level(u) == 0 for u in zoomed), zoomed
+    zoom = page.evaluate("() => window.stratascope.viewer.viewport.getZoom(true)")
+    mean, std = _canvas_stats(page, "2-zoomed")
+    assert std > 1, f"zoomed canvas looks blank (mean {mean:.1f}, std {std:.1f})"
+
+    # channel 2 off: new tiles with channel 2 inactive
+    mark = log.mark()
+    page.locator('.channel[data-channel="1"] input.active').click()
+    _settled(page)
+    toggled = log.since(mark)
+    assert toggled and all("-2|" in u and "c=1|" in u for u in toggled), toggled
+    _, std = _canvas_stats(page, "3-channel-off")
+    assert std > 1
+
+    # z slider one step: tiles of plane z=1
+    mark = log.mark()
+    page.locator("#z-slider").focus()
+    page.keyboard.press("ArrowRight")
+    _settled(page)
+    moved = log.since(mark)
+    assert moved and all(f"/render_image_region/{pyramid}/1/0/" in u for u in moved), moved
+    assert page.locator("#z-value").inner_text() == "2/2"
+    _, std = _canvas_stats(page, "4-z1")
+    assert std > 1
+
+    # the permalink restores plane, channels and zoom in a fresh page
+    page.wait_for_function("() => location.search.includes('z=1') && location.search.includes('-2|')")
+    permalink = page.url
+    assert "zoom=" in permalink
+    fresh = browser.new_page(viewport={"width": 1280, "height": 800})
+    fresh_log = PageLog(fresh)
+    fresh.goto(permalink)
+    fresh.wait_for_selector("body[data-ready=true]")
+    _settled(fresh)
+    assert fresh.locator("#z-slider").input_value() == "1"
+    assert not fresh.locator('.channel[data-channel="1"] input.active').is_checked()
+    assert fresh.locator('.channel[data-channel="0"] input.active').is_checked()
+    restored = fresh.evaluate("() => window.stratascope.viewer.viewport.getZoom(true)")
+    assert restored == pytest.approx(zoom, rel=0.02)
+    assert any(_tile_level(u) == 0 and f"/{pyramid}/1/0/" in u for u in fresh_log.tiles)
+    assert not fresh_log.errors, fresh_log.errors
+
+    assert not log.errors, log.errors
+
+
+def test_projection_scale_bar_and_keys(live_server, images, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    log = PageLog(page)
+    sample = images["sample"]
+    page.goto(f"{live_server}/view/{sample}")
+    page.wait_for_selector("body[data-ready=true]")
+    _settled(page)
+    img = page.evaluate("() => window.stratascope.img")
+    assert img["size"]["width"] == 500 and img["size"]["c"] == 3
+
+    if img["pixel_size"]["x"]:  # the scale bar is drawn from the physical pixel size
+        assert page.locator("#scalebar").is_visible()
+        assert re.fullmatch(r"[\d.]+ (nm|µm|mm)", page.locator("#scalebar .label").inner_text())
+
+    mark = log.mark()
+    page.select_option("#projection", "intmax")
+    _settled(page)
+    assert log.since(mark) and all("p=intmax" in u for u in log.since(mark))
+    assert page.locator("#z-slider").is_disabled()
+    _, std = _canvas_stats(page, "5-intmax")
+    assert std > 10
+
+    mark = log.mark()
+    page.locator("#osd").click()
+    page.keyboard.press("3")  # channel 3 off
+    _settled(page)
+    assert log.since(mark) and all("-3|" in u for u in log.since(mark))
+
+    # a hand-written permalink with a colour and window is honoured
+    page.goto(f"{live_server}/view/{sample}?z=1&c=1|0:2000$FFFF00,-2,-3&p=normal")
+    page.wait_for_selector("body[data-ready=true]")
+    _settled(page)
+    assert page.locator('.channel[data-channel="0"] input.colour').input_value() == "#ffff00"
+    assert page.locator('.channel[data-channel="0"] input.window-end').input_value() == "2000"
+    last = log.tiles[-1]
+    assert f"/{sample}/1/0/" in last and "c=1|0:2000$FFFF00,-2|" in last.replace("%24", "$").replace("%7C", "|")
+    mean, std = _canvas_stats(page, "6-yellow")
+    assert std > 5
+
+    assert not log.errors, log.errors
+
+
+def test_unknown_image_shows_an_error(live_server, browser):
+    page = browser.new_page()
+    page.goto(f"{live_server}/view/999999")
+    page.wait_for_selector("body[data-ready=error]")
+    assert "999999" in page.locator("#status").inner_text()

@@ -396,3 +396,20 @@ def test_every_answered_link_resolves(client, tree):
                         if not relative.endswith("/rois/"):
                             todo.append(relative)
     assert len(seen) > 20  # projects, datasets, images, and the links between them
+
+
+def test_encoders_match_omero_marshal_fixtures():
+    """Values from omero-marshal tests/unit (conftest.py fixtures -> test_image_pixels_encoder.py)."""
+    from stratascope.api.json_marshal import rgba_to_int, unit_value
+
+    assert rgba_to_int(255, 255, 255, 255) == -1          # channel_1 -> "Color": -1
+    assert rgba_to_int(255, 0, 255, 255) == -16711681     # channel_2 -> "Color": -16711681
+    assert rgba_to_int(0, 0, 255, 255) == 65535           # OMERO docs example (CFP channel)
+    assert unit_value("LengthI", 509.0, "nm") == {        # LengthI(509.0, UnitsLength.NANOMETER)
+        "@type": "TBD#LengthI", "Unit": "NANOMETER", "Symbol": "nm", "Value": 509.0}
+    assert unit_value("LengthI", 1.0, "micrometer") == {  # PhysicalSizeX, OME-Zarr spelling of µm
+        "@type": "TBD#LengthI", "Unit": "MICROMETER", "Symbol": "µm", "Value": 1.0}
+    assert unit_value("TimeI", 1.0, "millisecond") == {   # TimeIncrement TimeI(1.0, MILLISECOND)
+        "@type": "TBD#TimeI", "Unit": "MILLISECOND", "Symbol": "ms", "Value": 1.0}
+    assert unit_value("LengthI", 2.0, "furlong") is None  # no OMERO unit: left out, not guessed
+    assert unit_value("LengthI", None, "nm") is None

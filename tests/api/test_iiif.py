@@ -243,8 +243,9 @@ def test_rgb_tiff_is_served_exactly_and_by_name_without_extension(client, tmp_pa
         assert np.array_equal(_decode(client.get(f"/iiif/3/{identifier}/full/max/0/default.png")), rgb)
     assert client.get("/iiif/3/rgb_slid/info.json").status_code == 404
     # two images answering to one name: the numeric id is needed
-    tifffile.imwrite(tmp_path / "rgb_slide.ome.tif", rgb, photometric="rgb")
-    assert import_urls_sync([str(tmp_path / "rgb_slide.ome.tif")])[0].status == "imported"
+    (tmp_path / "other").mkdir()
+    tifffile.imwrite(tmp_path / "other" / "rgb_slide.tiff", rgb, photometric="rgb")
+    assert import_urls_sync([str(tmp_path / "other" / "rgb_slide.tiff")])[0].status == "imported"
     state.reset()  # forget names and records cached for a few seconds
     ambiguous = client.get("/iiif/3/rgb_slide/info.json")
     assert ambiguous.status_code == 409 and "numeric" in ambiguous.json()["message"]

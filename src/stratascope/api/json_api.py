@@ -9,8 +9,9 @@ A parent that does not exist gives an empty list (omero-web filters, it does not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Callable
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -77,7 +78,7 @@ def list_options(
     offset: Annotated[str | None, Query(description="Index of the first object (default 0)")] = None,
     limit: Annotated[str | None, Query(description=f"Page size (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})")] = None,
     childCount: Annotated[str | None, Query(description="`true` adds omero:childCount to containers")] = None,
-    normalize: Annotated[str | None, Query(description="`true` adds top-level experimenters / experimenterGroups")] = None,
+    normalize: Annotated[str | None, Query(description="`true` adds experimenters / experimenterGroups")] = None,
     orphaned: Annotated[str | None, Query(description="`true`: only objects without a parent container")] = None,
     owner: Annotated[str | None, Query(description="Experimenter id (accepted; there are no owners yet)")] = None,
     group: Annotated[str | None, Query(description="Group id (accepted; there are no groups yet)")] = None,

@@ -8,7 +8,7 @@ when its value is unknown (omero-marshal's `set_if_not_none`). Units follow
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def epoch_millis(when: datetime | None) -> int | None:
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return int(round(when.timestamp() * 1000))
 
 

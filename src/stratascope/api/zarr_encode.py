@@ -194,8 +194,8 @@ async def _passthrough(image: ImageRecord, served: ServedLevel, index: tuple[int
     try:
         return bytes(await reader.fetch(location.url, location.start, location.end, location.version))
     except ObjectNotFound:
-        if location.start is None:  # an unwritten chunk object: Zarr's fill value
-            return None
+        if getattr(codec, "missing_object_is_fill", False) and location.start is None:
+            return None  # an unwritten chunk object: Zarr's fill value
         raise
 
 

@@ -3,9 +3,19 @@
 from .errors import CatalogueError, NotFound, ReadOnlyCatalogue
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 from .repository import (
-    ensure_dataset, get_dataset, get_image, get_project, image_ids_for_url, images_named, list_datasets, list_images,
+    ensure_dataset,
+    get_dataset,
+    get_image,
+    get_project,
+    image_ids_for_url,
+    images_named,
+    list_datasets,
+    list_images,
     list_projects,
-    recorded_sources, register_image, set_channel_ranges, set_image_status,
+    recorded_sources,
+    register_image,
+    set_channel_ranges,
+    set_image_status,
 )
 
 __all__ = [

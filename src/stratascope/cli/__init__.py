@@ -23,8 +23,10 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def _register() -> None:
-    from . import images  # noqa: F401  (registers commands)
-    from . import optional_commands
+    from . import (
+        images,  # noqa: F401  (registers commands)
+        optional_commands,
+    )
 
     optional_commands.register(app)
 

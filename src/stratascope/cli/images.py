@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -25,9 +25,9 @@ EXPORT_MAX_PIXELS = 64_000_000
 @app.command("import")
 def import_command(
     urls: Annotated[list[str], typer.Argument(help="Image or prefix URLs: s3://, gs://, az://, https://, file:// or paths.")],
-    project: Annotated[Optional[str], typer.Option(help="Project to file the images under.")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset to file the images under.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Name for the image (single-image imports only).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project to file the images under.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset to file the images under.")] = None,
+    name: Annotated[str | None, typer.Option(help="Name for the image (single-image imports only).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per image.")] = False,
 ) -> None:
     """Register images in place (metadata only; pixels stay where they are).
@@ -168,10 +168,10 @@ def export_command(
     image_id: Annotated[int, typer.Argument(help="Image id.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file: .npy, .tif/.tiff or .png.")],
     level: Annotated[int, typer.Option(help="Resolution level (0 = full resolution).")] = 0,
-    region: Annotated[Optional[str], typer.Option(help="X,Y,W,H in pixels of that level.")] = None,
+    region: Annotated[str | None, typer.Option(help="X,Y,W,H in pixels of that level.")] = None,
     z: Annotated[int, typer.Option(help="Z index (0-based).")] = 0,
     t: Annotated[int, typer.Option(help="T index (0-based).")] = 0,
-    c: Annotated[Optional[int], typer.Option(help="Channel index (0-based); default all channels.")] = None,
+    c: Annotated[int | None, typer.Option(help="Channel index (0-based); default all channels.")] = None,
 ) -> None:
     """Raw pixels of a region (dtype preserved) to .npy, .tif or .png."""
     suffix = output.suffix.lower()

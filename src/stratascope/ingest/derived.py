@@ -3,7 +3,6 @@ channel statistics (automatic windows) and the default thumbnails."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import numpy as np

@@ -7,8 +7,9 @@ the codec to `decode` them into an array of the full 5-D chunk shape.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 

@@ -8,7 +8,6 @@ Create Date: 2026-11-26 09:06:27.921850
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0001'
 down_revision = None
 branch_labels = None

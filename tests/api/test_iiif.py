@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from stratascope.api.iiif_params import (
-    IiifParamError, Limits, Region, Size, parse_region, parse_request, parse_rotation, parse_size, resolve_region,
+    IiifParamError,
+    Limits,
+    Region,
+    Size,
+    parse_region,
+    parse_request,
+    parse_rotation,
+    parse_size,
+    resolve_region,
     resolve_size,
 )
 

@@ -198,10 +198,11 @@ def test_browse_and_deep_zoom(live_server, images, browser):
     mark = log.mark()
     box = page.locator("#osd").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    for _ in range(6):
+    home_zoom = page.evaluate("() => window.stratascope.viewer.viewport.getZoom(true)")
+    for _ in range(12):
         page.mouse.wheel(0, -400)
-        page.wait_for_timeout(150)
-    page.wait_for_function("() => window.stratascope.viewer.viewport.getZoom(true) > 2.5")
+        page.wait_for_timeout(100)
+    page.wait_for_function(f"() => window.stratascope.viewer.viewport.getZoom(true) > {4 * home_zoom}")
     _settled(page)
     zoomed = log.since(mark)
     assert any(_tile_level(u) == 0 for u in zoomed), zoomed

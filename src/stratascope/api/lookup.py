@@ -11,6 +11,8 @@ import time
 
 from .. import catalogue, state
 from ..catalogue.records import ImageRecord
+from ..integrity.status import refusal
+from .errors import ApiError
 
 TTL_SECONDS = 5.0
 MAX_ENTRIES = 1024
@@ -41,6 +43,9 @@ async def load_image(image_id: int) -> ImageRecord:
         record = hit[1]
     else:
         record = await asyncio.to_thread(get_image_cached, image_id)
+    refused = refusal(record)
+    if refused is not None:  # marked missing/changed by `stratascope verify`: never serve wrong pixels
+        raise ApiError(*refused)
     return record
 
 

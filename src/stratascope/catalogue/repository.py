@@ -120,12 +120,37 @@ def register_image(spec: ImageSpec, *, project: str | None = None, dataset: str 
 
 
 def recorded_sources(url: str) -> dict[int, list[SourceObject]]:
-    """Sources recorded for every image registered from `url` (keyed by series)."""
+    """Sources recorded for every image registered from `url` (keyed by series).
+
+    Empty when any image from `url` is marked missing/changed, so that an import of the
+    URL reads it again (and repairs it) instead of taking the "unchanged" shortcut.
+    """
     with session_scope() as session:
-        rows = session.scalars(
-            select(Image).where(Image.url == url, Image.status == "ok").options(selectinload(Image.sources))
-        ).all()
+        rows = session.scalars(select(Image).where(Image.url == url).options(selectinload(Image.sources))).all()
+        if any(row.status != "ok" for row in rows):
+            return {}
         return {row.series: [_source(s) for s in row.sources] for row in rows}
+
+
+def source_urls_under(prefix: str) -> set[str]:
+    """Every source object URL recorded by any image that starts with `prefix`."""
+    query = select(SourceObjectRow.url).where(SourceObjectRow.url.startswith(prefix, autoescape=True))
+    with session_scope() as session:
+        return set(session.scalars(query))
+
+
+def mark_verified(image_id: int, revision: int, status: str, message: str | None) -> bool:
+    """Set an image's status after a verify, unless it was re-imported meanwhile (revision moved).
+
+    Returns whether the row was changed."""
+    with session_scope(write=True) as session:
+        row = session.get(Image, image_id)
+        if row is None or row.revision != revision:
+            return False
+        if (row.status, row.status_message) == (status, message):
+            return False
+        row.status, row.status_message = status, message
+        return True
 
 
 def image_ids_for_url(url: str) -> list[int]:

@@ -4,16 +4,15 @@ import { h, clear } from './dom.js';
 
 const HEX = /^[0-9a-f]{6}$/i;
 
-function windowStep(img, ch) {
-  const span = ch.window.max - ch.window.min;
-  const integer = !['float', 'double'].includes(img.meta.pixelsType);
-  return integer ? Math.max(1, Math.round(span / 1000)) : span / 1000;
+function windowStep(img) {
+  // a coarser step would snap values from permalinks; the slider's width limits precision anyway
+  return ['float', 'double'].includes(img.meta.pixelsType) ? 'any' : '1';
 }
 
 function channelRow(img, settings, index, onChange) {
   const info = img.channels[index];
   const ch = settings.channels[index];
-  const step = windowStep(img, info);
+  const step = windowStep(img);
   const lo = Math.min(info.window.min, ch.start);
   const hi = Math.max(info.window.max, ch.end);
   const out = { start: h('output', {}, String(ch.start)), end: h('output', {}, String(ch.end)) };

@@ -1,0 +1,85 @@
+"""`stratascope catalogue export FILE` / `stratascope catalogue import FILE [--merge]`."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import fail
+
+catalogue_app = typer.Typer(help="Back up and restore the catalogue (portable JSON lines).", no_args_is_help=True)
+
+
+def register(app) -> None:
+    app.add_typer(catalogue_app, name="catalogue")
+
+
+def _open(path: Path, mode: str):
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+@catalogue_app.command("export")
+def export_command(
+    file: Annotated[Path, typer.Argument(help="Output file (.jsonl, or .jsonl.gz to compress); - for stdout.")],
+) -> None:
+    """Write the whole catalogue (projects, datasets, images with manifests, channels, sources) to FILE.
+
+    The file is written next to FILE and renamed into place at the end, so an interrupted
+    export never leaves a partial backup under the final name.
+    """
+    from ..catalogue.backup import export_lines
+
+    if str(file) == "-":
+        for line in export_lines():
+            sys.stdout.write(line + "\n")
+        return
+    partial = file.with_name(file.name + ".partial")
+    counts = None
+    try:
+        with _open(partial, "w") as out:
+            for line in export_lines():
+                out.write(line + "\n")
+                if line.startswith('{"type": "end"'):
+                    counts = json.loads(line)["counts"]
+        os.replace(partial, file)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        fail(f"cannot write {file}: {exc}")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    summary = ", ".join(f"{n} {kind}s" for kind, n in (counts or {}).items())
+    typer.echo(f"exported {summary} to {file}", err=True)
+
+
+@catalogue_app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A dump written by `stratascope catalogue export` (.jsonl[.gz]).")],
+    merge: Annotated[bool, typer.Option(
+        "--merge", help="Add to a non-empty catalogue: skip images whose URL and series exist; new ids.")] = False,
+) -> None:
+    """Restore a dump. Into an empty catalogue every id is kept, so image URLs stay valid.
+
+    All or nothing: a bad or truncated dump changes nothing. Exit status 1 on any error.
+    """
+    from ..catalogue import CatalogueError
+    from ..catalogue.backup import import_lines
+
+    if not file.is_file():
+        fail(f"{file} does not exist", 2)
+    try:
+        with _open(file, "r") as lines:
+            counts = import_lines(lines, merge=merge)
+    except (CatalogueError, OSError, UnicodeDecodeError, EOFError) as exc:
+        fail(f"cannot import {file}: {exc}")
+    skipped = f" ({counts['skipped']} images already present, skipped)" if counts.get("skipped") else ""
+    typer.echo(f"imported {counts['project']} projects, {counts['dataset']} datasets, "
+               f"{counts['image']} images{skipped}", err=True)

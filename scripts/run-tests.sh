@@ -14,7 +14,8 @@ if [ -z "${STRATASCOPE_TEST_POSTGRES_URL:-}" ]; then
   if reason=$("$PY" "$PG" check -); then
     pg_state=$(mktemp -t stratascope-pg-state.XXXXXX)
     trap '"$PY" "$PG" stop "$pg_state" || true; rm -f "$pg_state"' EXIT
-    if url=$("$PY" "$PG" start "$pg_state"); then
+    # $$ = this script: if it is killed before its trap runs, a watchdog stops the server.
+    if url=$("$PY" "$PG" start "$pg_state" $$); then
       export STRATASCOPE_TEST_POSTGRES_URL="$url"
       echo "run-tests: PostgreSQL for tests at $url"
     else

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -49,6 +50,27 @@ def test_start_and_stop_script_leaves_nothing_behind(tmp_path):
     assert not base.exists() and not state.exists()
     with pytest.raises(sa.exc.OperationalError):
         sa.create_engine(url, connect_args={"connect_timeout": 2}).connect()
+
+
+@pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
+def test_cluster_stops_by_itself_when_its_owner_dies(tmp_path):
+    owner = subprocess.Popen(["sleep", "600"])
+    state = tmp_path / "pg.json"
+    try:
+        started = subprocess.run(
+            [sys.executable, str(SCRIPT), "start", str(state), str(owner.pid)],
+            check=False, capture_output=True, text=True, timeout=180,
+        )
+        assert started.returncode == 0, started.stderr
+        base = TempPostgres.load(state).base
+        assert (base / "data" / "postmaster.pid").exists()
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 90
+    while base.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not base.exists(), "the watchdog did not stop the cluster of a dead owner"
 
 
 def test_run_tests_script_exports_the_url_when_postgres_is_installed():

@@ -53,7 +53,7 @@ def test_intact_zarr_verifies_ok_with_one_head_per_recorded_document(zarr_in_buc
 def test_missing_document_is_marked_refused_410_and_repaired(zarr_in_bucket, s3, bucket, client, upload, tmp_path,
                                                             import_urls_sync):
     image_id, url, truth = zarr_in_bucket
-    key = "data/img.zarr/1/.zarray"
+    key = "data/img.zarr/s1/.zarray"  # ome-zarr-py names its levels s0, s1, ...
     saved = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     tile = f"/webgateway/render_image_region/{image_id}/0/0/?region=0,0,64,64&c=1|0:4000$FFFFFF&format=png"
     assert client.get(tile).status_code == 200
@@ -63,10 +63,10 @@ def test_missing_document_is_marked_refused_410_and_repaired(zarr_in_bucket, s3,
     assert not report.ok
     image = report.images[0]
     assert image.status == "missing" and image.marked
-    assert _statuses(report)["1/.zarray"] == "missing"
+    assert _statuses(report)["s1/.zarray"] == "missing"
     assert sum(o.status == "ok" for o in image.objects) == len(image.objects) - 1
     record = catalogue.get_image(image_id, full=False)
-    assert record.status == "missing" and "1/.zarray" in record.status_message
+    assert record.status == "missing" and "s1/.zarray" in record.status_message
 
     state.reset()  # the server's record cache (5 s TTL) would otherwise still hold "ok"
     response = client.get(tile)
@@ -111,7 +111,7 @@ def test_changed_metadata_is_409_until_reimport_repairs_it(zarr_in_bucket, s3, b
 def test_prefix_import_repairs_a_marked_image_instead_of_calling_it_unchanged(zarr_in_bucket, s3, bucket,
                                                                               import_urls_sync):
     image_id, url, _ = zarr_in_bucket
-    key = "data/img.zarr/0/.zarray"
+    key = "data/img.zarr/s0/.zarray"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     s3.delete_object(Bucket=bucket, Key=key)
     assert integrity.verify([image_id]).images[0].status == "missing"
@@ -126,13 +126,13 @@ def test_prefix_import_repairs_a_marked_image_instead_of_calling_it_unchanged(za
 def test_new_resolution_level_is_unregistered_only_with_a_complete_listing(zarr_in_bucket, s3, bucket):
     image_id, url, _ = zarr_in_bucket
     levels = len(catalogue.get_image(image_id).levels)
-    body = s3.get_object(Bucket=bucket, Key="data/img.zarr/0/.zarray")["Body"].read()
-    new_key = f"data/img.zarr/{levels}/.zarray"
+    body = s3.get_object(Bucket=bucket, Key="data/img.zarr/s0/.zarray")["Body"].read()
+    new_key = f"data/img.zarr/s{levels}/.zarray"
     s3.put_object(Bucket=bucket, Key=new_key, Body=body)
     # not image metadata: chunks, a labels group, a group's own attributes
     s3.put_object(Bucket=bucket, Key="data/img.zarr/labels/cells/.zarray", Body=body)
     s3.put_object(Bucket=bucket, Key="data/img.zarr/labels/.zattrs", Body=b"{}")
-    s3.put_object(Bucket=bucket, Key=f"data/img.zarr/{levels}/.zattrs", Body=b"{}")
+    s3.put_object(Bucket=bucket, Key=f"data/img.zarr/s{levels}/.zattrs", Body=b"{}")
 
     cheap = integrity.verify([image_id])
     assert cheap.ok and not cheap.listed_prefixes  # HEADs only: nothing to discover with
@@ -172,8 +172,8 @@ def test_tiff_folder_is_checked_with_one_listing_and_uncatalogued_tiffs_found(tm
 
     s3.delete_object(Bucket=bucket, Key="tiffs/t3.ome.tif")
     report = integrity.verify(None)
-    by_name = {image.name: image.status for image in report.images}
-    assert by_name.pop("t3.ome.tif") == "missing" and set(by_name.values()) == {"ok"}
+    by_url = {image.url.rsplit("/", 1)[-1]: image.status for image in report.images}
+    assert by_url.pop("t3.ome.tif") == "missing" and set(by_url.values()) == {"ok"}
 
 
 def test_unreachable_store_decides_nothing(zarr_in_bucket, monkeypatch):

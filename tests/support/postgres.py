@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL cluster for tests: initdb + pg_ctl in a temp dir, 127.0.0.1, free port.
 
 Three ways in:
-  * scripts/run-tests.sh runs `python tests/support/postgres.py start STATE_FILE` (prints the
-    SQLAlchemy URL) before pytest and `... stop STATE_FILE` on exit, and exports the URL as
+  * scripts/run-tests.sh runs `python tests/support/postgres.py start STATE_FILE $$` (prints
+    the SQLAlchemy URL) before pytest and `... stop STATE_FILE` on exit, and exports the URL as
     STRATASCOPE_TEST_POSTGRES_URL so that every pytest worker shares one server;
   * the `postgres_url` pytest fixture (session; tests/conftest.py imports it) uses that
     variable when set, else starts its own cluster when Debian's PostgreSQL binaries are
@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,9 @@ class TempPostgres:
             raise RuntimeError(f"{' '.join(args[:1])} failed ({result.returncode}): {result.stderr.strip()}\n{log}")
         return result
 
-    def start(self) -> str:
+    def start(self, owner_pid: int | None = None) -> str:
+        """Start and return the URL. With `owner_pid`, a watchdog stops the cluster once that
+        process is gone, so a killed test run (SIGKILL, timeout) leaves no server behind."""
         if self.run_as:
             owner = pwd.getpwnam(self.run_as)
             os.chown(self.base, owner.pw_uid, owner.pw_gid)
@@ -103,8 +106,18 @@ class TempPostgres:
         )
         self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options, "-w", "-t", "60",
                   "start")
+        if owner_pid:
+            self._start_watchdog(owner_pid)
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", DATABASE)
         return self.url
+
+    def _start_watchdog(self, owner_pid: int) -> None:
+        state = self.base / "watchdog.json"
+        self.save(state)
+        subprocess.Popen(
+            [sys.executable, __file__, "watch", str(state), str(owner_pid)], start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
@@ -152,13 +165,35 @@ def postgres_url():
     server.stop()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _watch(state_file: Path, owner_pid: int) -> None:
+    """Stop the cluster when its owner process ends without stopping it."""
+    while state_file.exists() and _alive(owner_pid):
+        time.sleep(1)
+    if state_file.exists():
+        TempPostgres.load(state_file).stop()
+
+
 def main(argv: list[str]) -> int:
-    """`postgres.py start STATE_FILE` prints the URL; `postgres.py stop STATE_FILE` removes it all."""
-    if len(argv) != 2 or argv[0] not in {"start", "stop", "check"}:
+    """`start STATE_FILE [OWNER_PID]` prints the URL (and stops the cluster by itself once
+    OWNER_PID has gone); `stop STATE_FILE` stops it and removes everything."""
+    if len(argv) == 3 and argv[0] == "watch":
+        _watch(Path(argv[1]), int(argv[2]))
+        return 0
+    if not (len(argv) == 2 or (len(argv) == 3 and argv[0] == "start")) or argv[0] not in {"start", "stop", "check"}:
         print(__doc__, file=sys.stderr)
-        print("usage: postgres.py start|stop STATE_FILE | check -", file=sys.stderr)
+        print("usage: postgres.py start STATE_FILE [OWNER_PID] | stop STATE_FILE | check -", file=sys.stderr)
         return 2
-    command, state_file = argv
+    command, state_file = argv[:2]
     if command == "check":
         reason = missing_reason()
         print(reason or "ok")
@@ -171,7 +206,7 @@ def main(argv: list[str]) -> int:
     server = TempPostgres()
     server.save(Path(state_file))
     try:
-        print(server.start())
+        print(server.start(owner_pid=int(argv[2]) if len(argv) == 3 else None))
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         server.stop()
         print(f"error: {exc}", file=sys.stderr)

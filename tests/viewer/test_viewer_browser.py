@@ -24,12 +24,18 @@ OSD_JS = (Path(__file__).resolve().parents[2] / "src/stratascope/api/static/vend
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (scripts/install-system-deps.sh installs it)"),
-    pytest.mark.skipif(not OSD_JS.exists(), reason="OpenSeadragon is not vendored (run scripts/install-node-deps.sh)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
+
+
+def in_browser(test):
+    """Marks a test that needs Chromium and the vendored OpenSeadragon (skips with the reason)."""
+    marks = [pytest.mark.browser,
+             pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="no /usr/bin/chromium (scripts/install-system-deps.sh installs it)"),
+             pytest.mark.skipif(not OSD_JS.exists(),
+                                reason="OpenSeadragon is not vendored (run scripts/install-node-deps.sh)")]
+    for mark in marks:
+        test = mark(test)
+    return test
 
 
 def _free_port() -> int:
@@ -100,6 +106,7 @@ def images(tmp_path, sample_zarr, import_urls_sync):
 
 @pytest.fixture
 def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="python playwright is not installed")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
@@ -149,6 +156,7 @@ def _tile_level(url: str) -> int:
     return int(re.search(r"tile=(\d+),", url).group(1))
 
 
+@in_browser
 def test_browse_and_deep_zoom(live_server, images, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     log = PageLog(page)
@@ -294,8 +302,51 @@ def _projection_scale_bar_and_keys(browser, live_server, sample):
     assert not log.errors, log.errors
 
 
+@in_browser
 def test_unknown_image_shows_an_error(live_server, browser):
     page = browser.new_page()
     page.goto(f"{live_server}/view/999999")
     page.wait_for_selector("body[data-ready=error]")
     assert "999999" in page.locator("#status").inner_text()
+
+
+# -- the server side of the viewer, without a browser ------------------------------------------
+
+def test_pages_static_files_and_viewer_api(client, sample_zarr):
+    image_id, truth = sample_zarr
+    home = client.get("/")
+    assert home.status_code == 200 and home.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/static/js/browse.js">' in home.text
+    view = client.get(f"/view/{image_id}")
+    assert view.status_code == 200 and "/static/vendor/openseadragon/openseadragon.min.js" in view.text
+    assert client.get("/view/abc").status_code in (400, 422)
+    module = client.get("/static/js/viewer.js")
+    assert module.status_code == 200 and "javascript" in module.headers["content-type"]
+    assert client.get("/static/js/missing.js").status_code == 404
+    assert client.get("/static/../viewer.py").status_code == 404
+    assert client.get("/static/%2e%2e/viewer.py").status_code == 404
+    # no page or module refers to anything outside this server
+    static = Path(__file__).resolve().parents[2] / "src/stratascope/api/static"
+    for path in [*static.glob("*.html"), *static.glob("js/*.js"), *static.glob("css/*.css")]:
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", path.read_text()), path
+
+    details = client.get(f"/viewer-api/images/{image_id}/").json()
+    t, c, z, y, x = truth.shape
+    assert details["size"] == {"t": t, "c": c, "z": z, "y": y, "x": x}
+    assert details["url"].endswith("sample.zarr") and details["format"].startswith("ome-zarr")
+    assert details["sources"] and all(s["size"] > 0 for s in details["sources"])
+    assert details["levels"][0]["shape"] == [t, c, z, y, x] and len(details["levels"]) > 1
+    assert [ch["label"] for ch in details["channels"]] == ["ch0", "ch1", "ch2"]
+    assert details["dataset"]["name"] == "Demo dataset" and details["project"]["name"] == "Demo project"
+    assert details["links"]["imgData"].endswith(f"/webgateway/imgData/{image_id}/")
+    assert "download" not in details["links"]  # a Zarr store is many objects; its URL is shown instead
+    for key, link in details["links"].items():  # every link the panel shows answers
+        path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+        path += {"zarr": ".zattrs", "zarr_v3": "zarr.json"}.get(key, "")
+        assert client.get(path).status_code == 200, link
+    assert client.get("/viewer-api/images/999999/").status_code == 404
+
+    found = client.get("/viewer-api/images/", params={"name": details["name"][1:3].upper()}).json()
+    assert [i["id"] for i in found["data"]] == [image_id] and found["meta"]["totalCount"] == 1
+    assert client.get("/viewer-api/images/", params={"name": "no-such-image"}).json()["data"] == []
+    assert client.get("/viewer-api/images/", params={"limit": 0}).status_code in (400, 422)

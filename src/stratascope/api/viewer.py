@@ -65,14 +65,16 @@ def _served(module: str) -> bool:
     return f"{__package__}.{module}" in sys.modules
 
 
-def _links(request: Request, image_id: int) -> dict:
+def _links(request: Request, image) -> dict:
     base = str(request.base_url).rstrip("/")
+    image_id = image.id
     links = {
         "imgData": f"{base}/webgateway/imgData/{image_id}/",
         "thumbnail": f"{base}/webgateway/render_thumbnail/{image_id}/256/",
-        "download": f"{base}/webgateway/archived_files/download/{image_id}/",
         "json": f"{base}/api/v0/m/images/{image_id}/",
     }
+    if not image.format.startswith("ome-zarr"):  # a Zarr store is many objects: its URL is the download
+        links["download"] = f"{base}/webgateway/archived_files/download/{image_id}/"
     if _served("iiif"):
         links["iiif"] = f"{base}/iiif/3/{image_id}/info.json"
     if _served("zarr_http"):
@@ -125,5 +127,5 @@ def image_details(request: Request, image_id: Annotated[int, PathParam(ge=1, le=
                      "lastModified": s.last_modified.isoformat() if s.last_modified else None,
                      "storageClass": s.storage_class} for s in image.sources],
         "importedAt": image.imported_at.isoformat(),
-        "links": _links(request, image.id),
+        "links": _links(request, image),
     }

@@ -34,6 +34,10 @@ async def connectivity(location: Location) -> tuple[CheckItem, list[ObjectInfo] 
         ), None
     elapsed = time.perf_counter() - started
     figure = f"listed {len(objects)}{'+' if len(objects) >= LIST_LIMIT else ''} objects in {ms(elapsed)}"
+    if not objects:
+        return CheckItem("connectivity", "Connectivity and credentials", WARN, figure,
+                         "The store answers, but the prefix is empty or does not exist: check the URL. "
+                         "Most items below stay untested."), objects
     return CheckItem("connectivity", "Connectivity and credentials", PASS, figure,
                      "Endpoint reachable and credentials accepted for listing."), objects
 

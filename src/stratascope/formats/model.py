@@ -93,7 +93,10 @@ def check_sizes(shape, chunks, itemsize: int, what: str) -> None:
         raise FormatError(f"{what}: expected 5 dimensions, got shape {shape}")
     if any(int(s) < 1 for s in shape) or any(int(c) < 1 for c in chunks):
         raise FormatError(f"{what}: every dimension must be at least 1, got shape {tuple(shape)} chunks {tuple(chunks)}")
-    if shape[3] * shape[4] > MAX_PLANE_PIXELS or math.prod(shape) > MAX_TOTAL_PIXELS:
+    if shape[3] * shape[4] > MAX_PLANE_PIXELS:
+        raise FormatError(f"{what}: metadata claims a plane of {shape[4]}x{shape[3]} pixels, "
+                          f"above the limit of {MAX_PLANE_PIXELS:.3g} pixels per plane")
+    if math.prod(shape) > MAX_TOTAL_PIXELS:
         raise FormatError(f"{what}: metadata claims {math.prod(shape):.3g} pixels, above the limit of {MAX_TOTAL_PIXELS:.3g}")
     if math.prod(chunks) * itemsize > MAX_CHUNK_BYTES:
         raise FormatError(f"{what}: chunk of {math.prod(chunks) * itemsize} bytes is above the limit of {MAX_CHUNK_BYTES}")

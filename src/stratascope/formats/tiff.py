@@ -342,7 +342,9 @@ def _series_metadata(tif, series, base: dict) -> dict:
         s = i % samples
         if rgb and samples > 1:
             label = RGB_NAMES[s] if n_channels == samples else f"Channel {i // samples + 1} ({RGB_NAMES[s]})"
-            channels.append(ChannelSpec(label=label, color=RGB_COLORS[s]))
+            # an RGB picture is shown as stored, not stretched to its data range
+            full = (0.0, 255.0) if layout["dtype"].endswith("u1") else (None, None)
+            channels.append(ChannelSpec(label=label, color=RGB_COLORS[s], window_start=full[0], window_end=full[1]))
         else:
             channels.append(ChannelSpec(label=f"Channel {i + 1}"))
     physical: dict[str, tuple[float, str]] = {}

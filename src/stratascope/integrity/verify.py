@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from .. import catalogue
+from ..catalogue.repository import mark_verified, source_urls_under
 from ..catalogue.records import ImageRecord
 from ..storage import SOURCE, SourceReader
 from . import unregistered
@@ -126,7 +127,7 @@ def _unregistered(records: list[ImageRecord], groups: list[ScanGroup], seen: Obs
             candidates += unregistered.tiff_candidates(group.prefix, listing)
         if not candidates:
             continue
-        known = catalogue.source_urls_under(group.prefix + "/")
+        known = source_urls_under(group.prefix + "/")
         for obj in candidates:
             if obj.url not in known:
                 found[obj.url] = ObjectResult(obj.url, UNREGISTERED, f"under {group.prefix}, used by no image",
@@ -160,7 +161,7 @@ def mark(report: VerifyReport) -> None:
     for image in report.images:
         if image.status == ERROR:
             continue
-        image.marked = catalogue.mark_verified(image.id, image.revision, image.status, image.message)
+        image.marked = mark_verified(image.id, image.revision, image.status, image.message)
 
 
 def verify(ids: list[int] | None = None, *, find_unregistered: bool = False, update_catalogue: bool = True,

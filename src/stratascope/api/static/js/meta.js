@@ -2,10 +2,16 @@
 import { h, clear, humanBytes } from './dom.js';
 import { viewerUrl } from './api.js';
 
+const SYMBOLS = {
+  micrometer: 'µm', nanometer: 'nm', millimeter: 'mm', centimeter: 'cm', meter: 'm', angstrom: 'Å',
+  second: 's', millisecond: 'ms', microsecond: 'µs', minute: 'min', hour: 'h',
+};
+
 function physical(sizes, axis) {
   const s = sizes[axis];
   if (!s) return '—';
-  return `${Number(s.value.toPrecision(6))} ${s.unit || 'µm'}`;
+  const unit = s.unit ? (SYMBOLS[s.unit.toLowerCase()] || s.unit) : (axis === 't' ? 's' : 'µm');
+  return `${Number(s.value.toPrecision(6))} ${unit}`;
 }
 
 function swatch(color) {
@@ -21,7 +27,7 @@ export function linkList(links, { includeViewer = null } = {}) {
   if (links.zarr_v3) items.push(['OME-Zarr (v0.5)', links.zarr_v3, 'zarr-v3']);
   items.push(['imgData JSON', links.imgData, 'imgdata']);
   items.push(['JSON API', links.json, 'json']);
-  items.push(['Download original', links.download, 'download']);
+  if (links.download) items.push(['Download original', links.download, 'download']);
   return items.map(([label, href, key]) => h('li', {}, h('a', { href, class: `link-${key}`, dataset: { link: key } }, label)));
 }
 

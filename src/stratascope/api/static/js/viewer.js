@@ -90,6 +90,7 @@ async function main() {
     drawer: 'canvas', // the same pixels on every machine (WebGL may be absent in headless/VMs)
     showNavigator: true,
     navigatorPosition: 'BOTTOM_RIGHT',
+    navigatorAutoFade: false,
     showRotationControl: false,
     maxZoomPixelRatio: 4,
     visibilityRatio: 0.3,

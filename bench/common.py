@@ -216,6 +216,17 @@ class Server:
         main = psutil.Process(self.process.pid)
         return [main, *main.children(recursive=True)]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the server (main process and workers)."""
+        import psutil
+
+        total = 0.0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
     def rss_bytes(self) -> int:
         import psutil
 

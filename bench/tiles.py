@@ -124,14 +124,17 @@ def main() -> None:
                 print(f"warming {len(paths)} tiles", flush=True)
                 asyncio.run(fetch_all(server.base, paths, 8, 3 * len(paths)))
                 for concurrency in args.concurrency:
-                    r0 = proxy.counts()[0]
+                    r0, cpu0, own0 = proxy.counts()[0], server.cpu_seconds(), time.process_time()
                     result = asyncio.run(fetch_all(server.base, paths, concurrency, total))
+                    server_cpu_ms = (server.cpu_seconds() - cpu0) * 1000 / result["n"]
+                    client_cpu_ms = (time.process_time() - own0) * 1000 / result["n"]
                     lat = result["latencies"]
                     rate = result["n"] / result["seconds"]
                     curves[concurrency] = lat
                     warm_rows.append([args.workers, concurrency, result["n"], f"{rate:.0f}", f"{np.median(lat):.1f}",
                                       f"{C.percentile(lat, 95):.1f}", f"{C.percentile(lat, 99):.1f}", result["errors"],
-                                      proxy.counts()[0] - r0, f"{result['mean_kib']:.1f}"])
+                                      proxy.counts()[0] - r0, f"{result['mean_kib']:.1f}", f"{server_cpu_ms:.2f}",
+                                      f"{2000 / server_cpu_ms:.0f}", f"{client_cpu_ms:.2f}"])
                     print(f"  {concurrency} in flight: {rate:.0f} tiles/s", flush=True)
     mode = "quick run (--quick)" if args.quick else "full run"
     text = (f"# Tiles: cold latency and warm throughput\n\n{mode}. Machine: {C.machine_note()}.\n"
@@ -141,7 +144,12 @@ def main() -> None:
                                 "max requests", "KiB/tile"], cold_rows)
             + "\n\n## Warm 256x256 JPEG tiles (all chunks cached; distinct tiles, no If-None-Match)\n\n"
             + C.markdown_table(["workers", "in flight", "requests", "tiles/s", "p50 ms", "p95 ms", "p99 ms",
-                                "errors", "S3 requests", "JPEG KiB"], warm_rows) + "\n")
+                                "errors", "S3 requests", "JPEG KiB", "server CPU ms/tile", "tiles/s if 2 free cores",
+                                "client CPU ms/tile"], warm_rows)
+            + "\n\n*server CPU ms/tile* is the CPU time (user + system, all server processes, from psutil) spent "
+            "per tile during the run; *tiles/s if 2 free cores* = 2000 / that: the rate two cores would sustain "
+            "if the server had them to itself (it does not count the load generator or other processes), a figure "
+            "that a busy machine distorts much less than the wall-clock rate.\n")
     fig, ax = plt.subplots(figsize=(6, 4))
     for concurrency, lat in curves.items():
         ax.plot(np.sort(lat), np.linspace(0, 1, len(lat)), label=f"{concurrency} in flight")

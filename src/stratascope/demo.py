@@ -48,13 +48,9 @@ def write_zarr_v04(path: Path) -> None:
     omero = {"name": "cells-3ch", "channels": [
         {"label": label, "color": color, "active": True, "window": {"start": 100, "end": 3000, "min": 0, "max": 65535}}
         for label, color in (("DAPI", "0000FF"), ("GFP", "00FF00"), ("mCherry", "FF0000"))]}
-    write_image(data, root, axes=[{"name": "c", "type": "channel"}, {"name": "z", "type": "space", "unit": "micrometer"},
-                                  {"name": "y", "type": "space", "unit": "micrometer"},
-                                  {"name": "x", "type": "space", "unit": "micrometer"}],
-                fmt=FormatV04(), storage_options=dict(chunks=(1, 1, 256, 256)),
-                coordinate_transformations=[[{"type": "scale", "scale": [1, 0.5, 0.1625 * 2**i, 0.1625 * 2**i]}]
-                                            for i in range(5)],
-                metadata={"omero": omero})
+    units = {"z": "micrometer", "y": "micrometer", "x": "micrometer"}
+    write_image(data, root, axes="czyx", fmt=FormatV04(), storage_options=dict(chunks=(1, 1, 256, 256)),
+                scale={"z": 0.5, "y": 0.1625, "x": 0.1625}, axes_units=units, metadata={"omero": omero})
     root.attrs["omero"] = omero
 
 

@@ -214,7 +214,6 @@ def test_browse_and_deep_zoom(live_server, images, browser):
     _settled(page)
     zoomed = log.since(mark)
     assert any(_tile_level(u) == 0 for u in zoomed), zoomed
-    zoom = page.evaluate("() => window.stratascope.viewer.viewport.getZoom(true)")
     mean, std = _canvas_stats(page, "2-zoomed")
     assert std > 1, f"zoomed canvas looks blank (mean {mean:.1f}, std {std:.1f})"
 
@@ -242,7 +241,8 @@ def test_browse_and_deep_zoom(live_server, images, browser):
     # the permalink restores plane, channels and zoom in a fresh page
     page.wait_for_function(f"() => location.search.includes('z={z1}') && location.search.includes('-2|')")
     permalink = page.url
-    assert "zoom=" in permalink
+    zoom = float(re.search(r"[?&]zoom=([\d.]+)", permalink).group(1))
+    assert zoom > 4 * home_zoom
     fresh = browser.new_page(viewport={"width": 1280, "height": 800})
     fresh_log = PageLog(fresh)
     fresh.goto(permalink)
@@ -252,7 +252,11 @@ def test_browse_and_deep_zoom(live_server, images, browser):
     assert not fresh.locator('.channel[data-channel="1"] input.active').is_checked()
     assert fresh.locator('.channel[data-channel="0"] input.active').is_checked()
     restored = fresh.evaluate("() => window.stratascope.viewer.viewport.getZoom(true)")
-    assert restored == pytest.approx(zoom, rel=0.02)
+    assert restored == pytest.approx(zoom, rel=0.01)
+    centre = [float(re.search(rf"[?&]{k}=(-?[\d.]+)", permalink).group(1)) for k in "xy"]
+    restored_centre = fresh.evaluate("() => { const c = window.stratascope.viewer.viewport.getCenter(true);"
+                                     " return [c.x * 2048, c.y * 2048]; }")
+    assert restored_centre == pytest.approx(centre, abs=2)
     assert any(_tile_level(u) == 0 and f"/{pyramid}/{z1}/0/" in u for u in fresh_log.tiles)
     assert not fresh_log.errors, fresh_log.errors
     assert not log.errors, log.errors

@@ -8,6 +8,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
+from ..auth.web import AuthMiddleware
 from . import errors, metrics
 
 
@@ -20,6 +21,8 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     metrics.install_listeners()
+    # innermost: resolves the caller (token / session cookie) into request.state.principal
+    app.add_middleware(AuthMiddleware)
     # chunk bytes and downloads are compressed already: gzip would only add CPU and bytes
     app.add_middleware(GZipMiddleware, minimum_size=2048,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream"))
@@ -34,10 +37,11 @@ def create_app() -> FastAPI:
 
 
 def _routers():
+    from ..auth import web as auth_web
     from . import metrics as metrics_module
     from . import webgateway
 
-    routers = [webgateway.router, metrics_module.router]
+    routers = [webgateway.router, metrics_module.router, auth_web.router]
     for name in ("json_api", "iiif", "zarr_http", "viewer"):
         module = _optional(name)
         if module is not None:

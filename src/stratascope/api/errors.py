@@ -48,7 +48,9 @@ def _status_for(exc: Exception) -> tuple[int, dict]:
     if isinstance(exc, FormatError):
         return 422, {}
     if isinstance(exc, storage.StoreUnavailable):
-        return 504 if "timed out" in str(exc).lower() or "timeout" in str(exc).lower() else 502, {}
+        # storage/source.py says "timed out" for timeouts only; obstore's retry messages
+        # always mention "retry_timeout", so a bare "timeout" would turn 503 storms into 504s
+        return 504 if "timed out" in str(exc).lower() else 502, {}
     if isinstance(exc, storage.StorageError):
         return 502, {}
     return 500, {}
@@ -60,13 +62,22 @@ def error_response(exc: Exception) -> JSONResponse:
     if status >= 500 and status not in (502, 503, 504):
         log.exception("internal error", exc_info=exc)
         message = "internal server error"
-    return JSONResponse({"message": message}, status_code=status, headers={**headers, "Cache-Control": "no-store"})
+    body = {"message": message}
+    if isinstance(exc, storage.ArchivedObject):  # tell clients what to wait for
+        body["restore"] = "in progress" if exc.restore_in_progress else "needed"
+    return JSONResponse(body, status_code=status, headers={**headers, "Cache-Control": "no-store"})
 
 
 def install(app: FastAPI) -> None:
     handled = (ApiError, catalogue.CatalogueError, pixels.PixelError, storage.StorageError, FormatError, ValueError)
     for exc_type in handled:
         app.add_exception_handler(exc_type, lambda request, exc: error_response(exc))
+
+    @app.exception_handler(storage.ArchivedObject)
+    async def _archived(request: Request, exc: storage.ArchivedObject):
+        from ..storage.archive import explain
+
+        return error_response(await explain(exc))  # one HEAD (cached a minute): restore running?
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

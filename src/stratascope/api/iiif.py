@@ -21,6 +21,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from .. import catalogue, state
+from ..auth.principal import Principal
+from ..auth.web import viewer_of
 from ..catalogue.records import ImageRecord
 from ..config import get_settings
 from ..render import pipeline
@@ -46,18 +48,18 @@ CORS = {"Access-Control-Allow-Origin": "*"}  # also without an Origin header (II
 NAME_TTL_SECONDS = 5.0
 
 _names_lock = threading.Lock()
-_names: dict[str, tuple[float, int]] = {}
+_names: dict[tuple[str, Principal], tuple[float, int]] = {}  # per caller: names of hidden images never match
 
 
 # -- identifiers ---------------------------------------------------------------------
 
-def _id_for_name(identifier: str) -> int:
+def _id_for_name(identifier: str, viewer: Principal) -> int:
     now = time.monotonic()
     with _names_lock:
-        hit = _names.get(identifier)
+        hit = _names.get((identifier, viewer))
     if hit and now - hit[0] < NAME_TTL_SECONDS:
         return hit[1]
-    rows = catalogue.images_named(identifier)
+    rows = catalogue.images_named(identifier, viewer=viewer)
     exact = [i for i, name in rows if name == identifier]
     # "name.tif" / "name.ome.zarr" also answer to "name"
     stems = [i for i, name in rows if name.startswith(identifier + ".")]
@@ -70,7 +72,7 @@ def _id_for_name(identifier: str) -> int:
     with _names_lock:
         if len(_names) > 4096:
             _names.clear()
-        _names[identifier] = (now, matches[0])
+        _names[(identifier, viewer)] = (now, matches[0])
     return matches[0]
 
 
@@ -80,13 +82,13 @@ def _forget_names() -> None:
         _names.clear()
 
 
-async def image_for(identifier: str) -> ImageRecord:
-    """The image whose id, or name (with or without its extension), is `identifier`."""
+async def image_for(identifier: str, viewer: Principal) -> ImageRecord:
+    """The image whose id, or name (with or without its extension), is `identifier`, if `viewer` may see it."""
     if identifier.isascii() and identifier.isdigit() and len(identifier) <= 18:
-        return await load_image(int(identifier))
+        return await load_image(int(identifier), viewer)
     if not identifier or len(identifier) > 512:
         raise catalogue.NotFound(f"no image with id or name {identifier[:80]!r}")
-    return await load_image(await asyncio.to_thread(_id_for_name, identifier))
+    return await load_image(await asyncio.to_thread(_id_for_name, identifier, viewer), viewer)
 
 
 def service_id(request: Request, identifier: str) -> str:
@@ -138,7 +140,7 @@ async def base_redirect(request: Request, identifier: str):
 
 @router.get("/{identifier}/info.json", summary="IIIF Image API 3.0 image information")
 async def info_json(request: Request, identifier: str):
-    image = await image_for(identifier)
+    image = await image_for(identifier, viewer_of(request))
     ld = "application/ld+json" in request.headers.get("accept", "")
     media = f'application/ld+json;profile="{CONTEXT}"' if ld else "application/json"
     service = service_id(request, identifier)
@@ -258,7 +260,7 @@ async def image_request(request: Request, identifier: str, region: str, size: st
         req = parse_request(region, size, rotation, quality_format)
     except IiifParamError as exc:
         raise BadParameter(str(exc)) from None
-    image = await image_for(identifier)
+    image = await image_for(identifier, viewer_of(request))
     query = request.query_params
     settings = render_settings(image, query)
     dz, dt = pipeline.default_z_t(image)

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from .. import catalogue
+from ..auth.web import viewer_of
 from .errors import ApiError
 from .marshal import physical_size_um, pixels_type
 
@@ -44,8 +45,13 @@ def home() -> FileResponse:
 
 
 @router.get("/view/{image_id}", include_in_schema=False)
-def view(image_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> FileResponse:
-    return _page("viewer.html")
+def view(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> FileResponse:
+    page = _page("viewer.html")
+    try:
+        catalogue.get_image(image_id, full=False, viewer=viewer_of(request))
+    except catalogue.NotFound:  # missing, or hidden from this caller: the page loads and says so, as a 404
+        page.status_code = 404
+    return page
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
@@ -90,17 +96,18 @@ def _summary(image) -> dict:
 
 
 @router.get("/viewer-api/images/", summary="Search images by name (case-insensitive substring)")
-def search_images(name: Annotated[str, Query(max_length=200)] = "",
+def search_images(request: Request, name: Annotated[str, Query(max_length=200)] = "",
                   limit: Annotated[int, Query(ge=1, le=SEARCH_LIMIT)] = 50,
                   offset: Annotated[int, Query(ge=0, le=2**31)] = 0):
-    records, total = catalogue.list_images(name=name.strip() or None, offset=offset, limit=limit, order="name")
+    records, total = catalogue.list_images(name=name.strip() or None, offset=offset, limit=limit, order="name",
+                                           viewer=viewer_of(request))
     return {"data": [_summary(r) for r in records], "meta": {"offset": offset, "limit": limit, "totalCount": total}}
 
 
 @router.get("/viewer-api/images/{image_id}/", summary="Everything the viewer's metadata panel shows")
 def image_details(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**62)]):
     try:
-        image = catalogue.get_image(image_id)
+        image = catalogue.get_image(image_id, viewer=viewer_of(request))
     except catalogue.NotFound:
         raise ApiError(404, f"image {image_id} not found") from None
     physical = {}

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from ..auth.web import viewer_of
 from ..render import pipeline
 from ..render.encode import encode
 from .errors import ApiError, BadParameter
@@ -55,8 +56,8 @@ def _image_response(request: Request, rgb, settings, etag: str) -> Response:
 
 @router.get("/imgData/{image_id}/", summary="Image metadata (omero-web imageMarshal)")
 @router.get("/imgData/{image_id}/{key}/", summary="One dotted key of imgData")
-async def img_data(image_id: ImageId, key: str | None = None):
-    image = await load_image(image_id)
+async def img_data(request: Request, image_id: ImageId, key: str | None = None):
+    image = await load_image(image_id, viewer_of(request))
     data = image_marshal(image)
     if key is not None:
         for part in key.split("."):
@@ -76,7 +77,7 @@ def tile_size(image) -> tuple[int, int]:
 @router.get("/render_image_region/{image_id}/{z}/{t}/", summary="Render a tile or region as JPEG")
 async def render_image_region(request: Request, image_id: ImageId, z: Plane, t: Plane,
                               tile: str | None = None, region: str | None = None):
-    image = await load_image(image_id)
+    image = await load_image(image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     etag = make_etag(image.cache_tag, request_key(request))
     if (cached := not_modified(request, etag)) is not None:
@@ -118,7 +119,7 @@ async def render_image_region(request: Request, image_id: ImageId, z: Plane, t: 
 @router.get("/render_image/{image_id}/{z}/", summary="Render the whole plane at z")
 @router.get("/render_image/{image_id}/{z}/{t}/", summary="Render the whole plane at z, t")
 async def render_image(request: Request, image_id: ImageId, z: Plane | None = None, t: Plane | None = None):
-    image = await load_image(image_id)
+    image = await load_image(image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     dz, dt = pipeline.default_z_t(image)
     z = dz if z is None else z
@@ -132,7 +133,7 @@ async def render_image(request: Request, image_id: ImageId, z: Plane | None = No
 
 
 async def _thumbnail(request: Request, image_id: int, w: int | None, h: int | None) -> Response:
-    image = await load_image(image_id)
+    image = await load_image(image_id, viewer_of(request))
     etag = make_etag(image.cache_tag, request_key(request), "thumb")
     if (cached := not_modified(request, etag)) is not None:
         return cached
@@ -160,7 +161,7 @@ def _data_uri(jpeg: bytes) -> str:
 @router.get("/get_thumbnail/{image_id}/", summary="Thumbnail as a JSON data URI")
 @router.get("/get_thumbnail/{image_id}/{w}/", summary="Thumbnail of size w as a JSON data URI")
 async def get_thumbnail(request: Request, image_id: ImageId, w: Size | None = None):
-    image = await load_image(image_id)
+    image = await load_image(image_id, viewer_of(request))
     return JSONResponse(_data_uri(await thumbnail_jpeg(image, w, None, request.query_params)))
 
 
@@ -174,7 +175,7 @@ async def get_thumbnails(request: Request, w: Size | None = None,
     result: dict[str, str | None] = {}
     for raw in ids:
         try:
-            image = await load_image(int(raw))
+            image = await load_image(int(raw), viewer_of(request))
             result[raw] = _data_uri(await thumbnail_jpeg(image, w, None, {}))
         except Exception:  # omero-web answers null for an id it cannot render
             result[raw] = None
@@ -185,7 +186,7 @@ async def get_thumbnails(request: Request, w: Size | None = None,
 async def render_split_channel(request: Request, image_id: ImageId, z: Plane, t: Plane):
     from .split import render_split
 
-    image = await load_image(image_id)
+    image = await load_image(image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     etag = make_etag(image.cache_tag, request_key(request))
     if (cached := not_modified(request, etag)) is not None:
@@ -196,13 +197,13 @@ async def render_split_channel(request: Request, image_id: ImageId, z: Plane, t:
 
 
 @router.get("/histogram_json/{image_id}/channel/{c}/", summary="Histogram of one channel's plane")
-async def histogram_json(image_id: ImageId, c: Annotated[int, Path(ge=0, le=2**31)],
+async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, Path(ge=0, le=2**31)],
                          theZ: Annotated[int, Query(ge=0)] = 0, theT: Annotated[int, Query(ge=0)] = 0,  # noqa: N803
                          bins: Annotated[int, Query(ge=1, le=65536)] = 256):
     from ..pixels import get_reader
     from ..render.histogram import histogram
 
-    image = await load_image(image_id)
+    image = await load_image(image_id, viewer_of(request))
     _check_plane(image, theZ, theT)
     if not 0 <= c < image.size_c:
         raise BadParameter(f"channel {c} is outside 0..{image.size_c - 1}")
@@ -216,10 +217,10 @@ async def histogram_json(image_id: ImageId, c: Annotated[int, Path(ge=0, le=2**3
 
 
 @router.get("/archived_files/download/{image_id}/", summary="Download the original source object(s)")
-async def archived_files_download(image_id: ImageId):
+async def archived_files_download(request: Request, image_id: ImageId):
     from .download import download_sources
 
-    image = await load_image(image_id)
+    image = await load_image(image_id, viewer_of(request))
     return await download_sources(image)
 
 

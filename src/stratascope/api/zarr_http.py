@@ -19,6 +19,7 @@ import re
 
 from fastapi import APIRouter, Request, Response
 
+from ..auth.web import viewer_of
 from ..catalogue.records import ImageRecord
 from ..render import pipeline
 from .errors import ApiError, BadParameter
@@ -198,7 +199,7 @@ async def _chunk(request: Request, image: ImageRecord, served: ServedLevel, part
 
 @router.api_route("/v3/{ref}/{key:path}", methods=["GET", "HEAD"], summary="OME-Zarr v0.5 (Zarr v3) view")
 async def zarr_v3(request: Request, ref: str, key: str) -> Response:
-    image = await load_image(_image_id(ref))
+    image = await load_image(_image_id(ref), viewer_of(request))
     parts = _parts(key)
     if parts == ["zarr.json"]:
         return _json(request, image, v3_group(image))
@@ -213,7 +214,7 @@ async def zarr_v3(request: Request, ref: str, key: str) -> Response:
 
 @router.api_route("/{ref}/{key:path}", methods=["GET", "HEAD"], summary="OME-Zarr v0.4 (Zarr v2) view")
 async def zarr_v2(request: Request, ref: str, key: str) -> Response:
-    image = await load_image(_image_id(ref))
+    image = await load_image(_image_id(ref), viewer_of(request))
     parts = _parts(key)
     if parts == [".zmetadata"]:
         return _json(request, image, {"zarr_consolidated_format": 1, "metadata": v2_documents(image)})

@@ -7,6 +7,7 @@ from .repository import (
     get_dataset,
     get_image,
     get_project,
+    image_access,
     image_ids_for_url,
     images_named,
     list_datasets,
@@ -20,6 +21,6 @@ from .repository import (
 
 __all__ = [
     "CatalogueError", "DatasetRecord", "ensure_dataset", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
-    "get_dataset", "get_image", "get_project", "image_ids_for_url", "images_named", "list_datasets", "list_images",
-    "list_projects", "recorded_sources", "register_image", "set_channel_ranges", "set_image_status",
+    "get_dataset", "get_image", "get_project", "image_access", "image_ids_for_url", "images_named", "list_datasets",
+    "list_images", "list_projects", "recorded_sources", "register_image", "set_channel_ranges", "set_image_status",
 ]

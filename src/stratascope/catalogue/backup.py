@@ -3,18 +3,24 @@
 Layout (one JSON object per line):
 
     {"format": "stratascope-catalogue", "version": 1, "schema": "<alembic revision>",
-     "exported_at": ..., "dialect": "sqlite", "counts": {"project": n, "dataset": n, "image": n}}
-    {"type": "project", "id": ..., <every column of projects>}
-    {"type": "dataset", "id": ..., <every column of datasets>}
-    {"type": "image", "id": ..., <every column of images>,
+     "exported_at": ..., "dialect": "sqlite", "counts": {"projects": n, "datasets": n, ...}}
+    {"type": "<table>", <every column>}            one line per row, parents before children
+    {"type": "images", <every column of images>,
      "levels": [<every column but image_id; manifest as base64>], "channels": [...], "sources": [...]}
     {"type": "end", "counts": {...}}
 
-Columns are written generically from the tables, so every field is kept: datetimes as
-ISO 8601 in UTC, bytes as base64, JSON columns as JSON. The closing "end" line lets
-import refuse a truncated file. Import into an empty catalogue keeps every id (image
-URLs stay valid); `merge=True` adds to a non-empty one, matching projects and datasets
-by name, skipping images whose (url, series) exist, and giving new rows new ids.
+Every table of the catalogue is written (projects, datasets, images with their levels,
+channels and source objects, and whatever else the schema holds, e.g. users and groups),
+generically from the table definitions, so no field is forgotten: datetimes as ISO 8601
+in UTC, bytes as base64, JSON columns as JSON. The closing "end" line lets import refuse
+a truncated file. NOTE: the dump holds everything the database holds, including password
+and API-token hashes; keep it as safe as the database.
+
+Import into an empty catalogue keeps every id (image URLs stay valid) and moves
+PostgreSQL's sequences past them. `merge=True` adds to a non-empty catalogue: rows that
+match an existing one on a unique key (project name, dataset in its project, image URL +
+series, user name, ...) are reused (images: skipped), the rest get new ids and every
+foreign key is remapped.
 """
 
 from __future__ import annotations
@@ -26,22 +32,28 @@ from datetime import UTC, datetime
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, LargeBinary, func, insert, select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import DateTime, LargeBinary, Table, and_, func, insert, select, text
+from sqlalchemy.orm import Session
 
 from .db import _alembic_config, get_engine, session_scope
 from .errors import CatalogueError
-from .models import Base, Channel, Dataset, Image, Level, Project, SourceObjectRow
+from .models import Base
 
 FORMAT = "stratascope-catalogue"
 FORMAT_VERSION = 1
-CHILDREN = {"levels": Level, "channels": Channel, "sources": SourceObjectRow}
-TABLES = (Project, Dataset, Image, *CHILDREN.values())
+IMAGES = "images"
+#: tables written inside their image's line (name in the line -> table)
+CHILDREN = {"levels": "levels", "channels": "channels", "sources": "source_objects"}
 BATCH = 200
 
 
 class BackupError(CatalogueError):
-    """The dump cannot be written or read (unknown version, truncated, conflicting, ...)."""
+    """The dump cannot be written or read (unknown version, truncated, inconsistent, ...)."""
+
+
+def _tables() -> list[Table]:
+    """Every catalogue table, parents before children (foreign-key order)."""
+    return list(Base.metadata.sorted_tables)
 
 
 # --- values -----------------------------------------------------------------------------
@@ -72,48 +84,58 @@ def _load_value(column, value, where: str):
     return value
 
 
-def _row_dict(model, row, skip=()) -> dict:
-    return {c.name: _dump_value(c, getattr(row, c.key)) for c in model.__table__.columns if c.name not in skip}
+def _dump_row(table: Table, row, skip=()) -> dict:
+    return {c.name: _dump_value(c, row._mapping[c]) for c in table.columns if c.name not in skip}
 
 
-def _columns(model, data: dict, where: str, skip=()) -> dict:
-    table_columns = {c.name: c for c in model.__table__.columns}
-    unknown = set(data) - set(table_columns) - set(skip)
+def _load_row(table: Table, data: dict, where: str) -> dict:
+    unknown = set(data) - set(table.columns.keys())
     if unknown:
-        raise BackupError(f"{where}: unknown fields {sorted(unknown)} (written by a newer stratascope?)")
-    return {name: _load_value(table_columns[name], value, where) for name, value in data.items() if name not in skip}
+        raise BackupError(f"{where}: unknown {table.name} fields {sorted(unknown)} (written by a newer stratascope?)")
+    return {name: _load_value(table.columns[name], value, where) for name, value in data.items()}
 
 
 # --- export -----------------------------------------------------------------------------
 
-def current_schema(session: Session) -> str | None:
-    return MigrationContext.configure(session.connection()).get_current_revision()
-
-
 def export_lines() -> Iterator[str]:
-    """The dump, line by line (streams images in batches; manifests are never all in memory)."""
+    """The dump, line by line; images stream in batches, so manifests are never all in memory."""
+    tables = _tables()
+    meta = Base.metadata.tables
+    nested = set(CHILDREN.values())
     with session_scope() as session:
-        counts = {"project": session.scalar(select(func.count(Project.id))),
-                  "dataset": session.scalar(select(func.count(Dataset.id))),
-                  "image": session.scalar(select(func.count(Image.id)))}
-        yield json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "schema": current_schema(session),
+        counts = {t.name: session.scalar(select(func.count()).select_from(t)) for t in tables if t.name not in nested}
+        schema = MigrationContext.configure(session.connection()).get_current_revision()
+        yield json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "schema": schema,
                           "exported_at": datetime.now(UTC).isoformat(),
                           "dialect": session.get_bind().dialect.name, "counts": counts})
         written = dict.fromkeys(counts, 0)
-        for kind, model in (("project", Project), ("dataset", Dataset)):
-            for row in session.scalars(select(model).order_by(model.id)):
-                written[kind] += 1
-                yield json.dumps({"type": kind, **_row_dict(model, row)})
-        query = (select(Image).order_by(Image.id).execution_options(yield_per=BATCH)
-                 .options(*(selectinload(getattr(Image, name)) for name in CHILDREN)))
-        for row in session.scalars(query):
-            record = {"type": "image", **_row_dict(Image, row)}
-            for name, model in CHILDREN.items():
-                record[name] = [_row_dict(model, child, skip=("image_id",)) for child in getattr(row, name)]
-            written["image"] += 1
-            yield json.dumps(record)
-            session.expunge(row)  # keep memory flat on big catalogues
+        for table in tables:
+            if table.name in nested:
+                continue
+            query = select(table).order_by(*table.primary_key.columns)
+            if table.name != IMAGES:
+                for row in session.execute(query):
+                    written[table.name] += 1
+                    yield json.dumps({"type": table.name, **_dump_row(table, row)})
+                continue
+            for batch in session.execute(query.execution_options(yield_per=BATCH)).partitions():
+                ids = [row.id for row in batch]
+                children = {name: _children(session, meta[child], ids) for name, child in CHILDREN.items()}
+                for row in batch:
+                    record = {"type": IMAGES, **_dump_row(table, row)}
+                    for name in CHILDREN:
+                        record[name] = children[name].get(row.id, [])
+                    written[IMAGES] += 1
+                    yield json.dumps(record)
         yield json.dumps({"type": "end", "counts": written})
+
+
+def _children(session: Session, table: Table, image_ids: list[int]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    query = select(table).where(table.c.image_id.in_(image_ids)).order_by(table.c.image_id, table.c.id)
+    for row in session.execute(query):
+        out.setdefault(row.image_id, []).append(_dump_row(table, row, skip=("image_id",)))
+    return out
 
 
 # --- import -----------------------------------------------------------------------------
@@ -136,91 +158,102 @@ def _header(line: str | None) -> dict:
     return header
 
 
-def _is_empty(session: Session) -> bool:
-    return all(session.scalar(select(func.count()).select_from(m)) == 0 for m in (Project, Dataset, Image))
+def _unique_keys(table: Table) -> list[tuple[str, ...]]:
+    """Column sets that identify a row besides a surrogate id (used to match rows in merge mode)."""
+    keys = [tuple(c.name for c in constraint.columns) for constraint in table.constraints
+            if constraint.__class__.__name__ == "UniqueConstraint"]
+    keys += [(c.name,) for c in table.columns if c.unique]
+    pk = tuple(c.name for c in table.primary_key.columns)
+    if pk != ("id",):  # a natural key (e.g. memberships)
+        keys.append(pk)
+    return keys
 
 
 class _Importer:
     def __init__(self, session: Session, merge: bool):
         self.session, self.merge = session, merge
-        self.projects: dict[int, int] = {}  # id in the dump -> id here
-        self.datasets: dict[int, int] = {}
-        self.counts = {"project": 0, "dataset": 0, "image": 0, "skipped": 0}
+        self.tables = {t.name: t for t in _tables()}
+        self.ids: dict[str, dict] = {name: {} for name in self.tables}  # dump id -> id here, per table
+        self.counts: dict[str, int] = {"skipped_images": 0}
 
-    def _insert(self, model, values: dict) -> int:
-        result = self.session.execute(insert(model).values(**values))
-        return result.inserted_primary_key[0]
+    def _remap(self, table: Table, values: dict, where: str) -> dict:
+        for column in table.columns:
+            value = values.get(column.name)
+            for fk in column.foreign_keys:
+                target = fk.column.table.name
+                if value is None:
+                    continue
+                if value not in self.ids[target]:
+                    raise BackupError(f"{where}: {table.name}.{column.name} = {value} names a {target} row "
+                                      "that is not in the dump")
+                values[column.name] = self.ids[target][value]
+        return values
 
-    def project(self, data: dict, where: str) -> None:
-        values = _columns(Project, data, where)
-        old = values["id"]
+    def _existing(self, table: Table, values: dict):
+        for key in _unique_keys(table):
+            if all(name in values for name in key):
+                match = and_(*(table.c[name] == values[name] for name in key))
+                found = self.session.execute(select(*table.primary_key.columns).where(match)).first()
+                if found is not None:
+                    return found[0]
+        return None
+
+    def row(self, kind: str, data: dict, where: str) -> int | None:
+        table = self.tables.get(kind)
+        if table is None or kind in CHILDREN.values():
+            raise BackupError(f"{where}: unknown record type {kind!r}")
+        children = {name: data.pop(name, None) or [] for name in CHILDREN} if kind == IMAGES else {}
+        values = self._remap(table, _load_row(table, data, where), where)
+        old_id = values.get("id")
+        surrogate = tuple(c.name for c in table.primary_key.columns) == ("id",)
         if self.merge:
-            existing = self.session.scalar(select(Project.id).where(Project.name == values["name"]))
+            existing = self._existing(table, values)
             if existing is not None:
-                self.projects[old] = existing
-                return
-            values.pop("id")
-        self.projects[old] = self._insert(Project, values)
-        self.counts["project"] += 1
+                if surrogate:
+                    self.ids[kind][old_id] = existing
+                if kind == IMAGES:
+                    self.counts["skipped_images"] += 1
+                return None
+            if surrogate:
+                values.pop("id", None)
+        result = self.session.execute(insert(table).values(**values))
+        new_id = result.inserted_primary_key[0] if surrogate else None
+        if surrogate:
+            self.ids[kind][old_id] = new_id
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        for name, rows in children.items():
+            self._children(self.tables[CHILDREN[name]], rows, new_id, f"{where} {name}")
+        return new_id
 
-    def dataset(self, data: dict, where: str) -> None:
-        values = _columns(Dataset, data, where)
-        old = values["id"]
-        if values["project_id"] not in self.projects:
-            raise BackupError(f"{where}: dataset {old} names project {values['project_id']}, which is not in the dump")
-        values["project_id"] = self.projects[values["project_id"]]
-        if self.merge:
-            existing = self.session.scalar(select(Dataset.id).where(
-                Dataset.project_id == values["project_id"], Dataset.name == values["name"]))
-            if existing is not None:
-                self.datasets[old] = existing
-                return
-            values.pop("id")
-        self.datasets[old] = self._insert(Dataset, values)
-        self.counts["dataset"] += 1
-
-    def image(self, data: dict, where: str) -> None:
-        children = {name: data.get(name) or [] for name in CHILDREN}
-        values = _columns(Image, data, where, skip=tuple(CHILDREN))
-        if values.get("dataset_id") is not None:
-            if values["dataset_id"] not in self.datasets:
-                raise BackupError(f"{where}: image {values['id']} names dataset {values['dataset_id']}, "
-                                  "which is not in the dump")
-            values["dataset_id"] = self.datasets[values["dataset_id"]]
-        if self.merge:
-            exists = self.session.scalar(select(Image.id).where(Image.url == values["url"],
-                                                               Image.series == values["series"]))
-            if exists is not None:
-                self.counts["skipped"] += 1
-                return
-            values.pop("id")
-        image_id = self._insert(Image, values)
-        for name, model in CHILDREN.items():
-            rows = []
-            for child in children[name]:
-                if not isinstance(child, dict):
-                    raise BackupError(f"{where}: {name} entries must be objects")
-                row = _columns(model, child, f"{where} {name}")
-                if self.merge:
-                    row.pop("id", None)
-                rows.append({**row, "image_id": image_id})
-            if rows:
-                self.session.execute(insert(model), rows)
-        self.counts["image"] += 1
+    def _children(self, table: Table, rows: list, image_id: int, where: str) -> None:
+        values = []
+        for child in rows:
+            if not isinstance(child, dict):
+                raise BackupError(f"{where}: entries must be objects")
+            loaded = _load_row(table, child, where)
+            if self.merge:
+                loaded.pop("id", None)
+            values.append({**loaded, "image_id": image_id})
+        if values:
+            self.session.execute(insert(table), values)
 
     def fix_sequences(self) -> None:
-        """PostgreSQL: explicit ids do not advance the serial sequences; move them past max(id)."""
+        """PostgreSQL: explicit ids do not advance serial sequences; move each past max(id)."""
         if self.session.get_bind().dialect.name != "postgresql":
             return
-        for model in TABLES:
-            table = model.__tablename__
-            self.session.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"))
+        for table in self.tables.values():
+            if tuple(c.name for c in table.primary_key.columns) == ("id",):
+                self.session.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"))
 
 
-def import_lines(lines: Iterable[str], *, merge: bool = False) -> dict:
-    """Load a dump in one transaction (all or nothing). Returns counts of what was added."""
+def _is_empty(session: Session) -> bool:
+    return all(session.scalar(select(func.count()).select_from(t)) == 0 for t in _tables())
+
+
+def import_lines(lines: Iterable[str], *, merge: bool = False) -> dict[str, int]:
+    """Load a dump in one transaction (all or nothing). Returns how many rows of each table were added."""
     get_engine()  # migrated to the newest schema first
     iterator = iter(lines)
     header = _header(next(iterator, None))
@@ -240,28 +273,18 @@ def import_lines(lines: Iterable[str], *, merge: bool = False) -> dict:
                 record = json.loads(line)
             except ValueError as exc:
                 raise BackupError(f"{where}: not valid JSON ({exc})") from None
-            kind = record.pop("type", None) if isinstance(record, dict) else None
+            if not isinstance(record, dict):
+                raise BackupError(f"{where}: expected a JSON object")
+            kind = record.pop("type", None)
             if kind == "end":
                 ended = record.get("counts") or {}
-            elif kind in ("project", "dataset", "image"):
-                getattr(importer, kind)(record, where)
             else:
-                raise BackupError(f"{where}: unknown record type {kind!r}")
+                importer.row(kind, record, where)
             if number % BATCH == 0:
                 session.flush()
         if ended is None:
             raise BackupError("the dump has no end line: it is truncated (nothing was imported)")
-        expected = header.get("counts") or {}
-        if {k: ended.get(k) for k in expected} != expected:
-            raise BackupError(f"the dump's end line counts {ended} differ from its header {expected}")
+        if ended != (header.get("counts") or {}):
+            raise BackupError(f"the dump's end line counts {ended} differ from its header {header.get('counts')}")
         importer.fix_sequences()
         return importer.counts
-
-
-def table_names() -> set[str]:
-    """Every table the dump covers (tests compare it with the schema, so no table is forgotten)."""
-    return {model.__tablename__ for model in TABLES} | {"alembic_version"}
-
-
-def schema_tables() -> set[str]:
-    return set(Base.metadata.tables) | {"alembic_version"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -14,6 +15,9 @@ from .db import session_scope
 from .errors import NotFound
 from .models import Channel, Dataset, Image, Level, Project, SourceObjectRow, utcnow
 from .records import DatasetRecord, ImageRecord, ProjectRecord
+
+if TYPE_CHECKING:
+    from ..auth.principal import Principal
 
 #: Bump when the manifest layout changes so that re-import refreshes every image.
 MANIFEST_VERSION = 1
@@ -158,12 +162,14 @@ def image_ids_for_url(url: str) -> list[int]:
         return list(session.scalars(select(Image.id).where(Image.url == url).order_by(Image.series)))
 
 
-def images_named(name: str, *, limit: int = 10) -> list[tuple[int, str]]:
+def images_named(name: str, *, limit: int = 10, viewer: Principal | None = None) -> list[tuple[int, str]]:
     """(id, name) of images called `name` or `name.<suffix>` (lookup by name, e.g. IIIF identifiers)."""
     escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = (select(Image.id, Image.name)
              .where((Image.name == name) | Image.name.like(escaped + ".%", escape="\\"))
              .order_by(Image.id).limit(limit))
+    if _restricted(viewer):
+        query = query.where(_image_visible(viewer))
     with session_scope() as session:
         return [(row.id, row.name) for row in session.execute(query)]
 
@@ -210,9 +216,13 @@ def _image_query(full: bool):
     return select(Image).options(*options)
 
 
-def get_image(image_id: int, *, full: bool = True) -> ImageRecord:
+def get_image(image_id: int, *, full: bool = True, viewer: Principal | None = None) -> ImageRecord:
+    """One image; NotFound also when `viewer` may not read it (None: no restriction, the CLI)."""
+    query = _image_query(full).where(Image.id == image_id)
+    if _restricted(viewer):
+        query = query.where(_image_visible(viewer))
     with session_scope() as session:
-        row = session.scalar(_image_query(full).where(Image.id == image_id))
+        row = session.scalar(query)
         if row is None:
             raise NotFound(f"image {image_id} not found")
         return _record(row, full=full)
@@ -229,7 +239,7 @@ def _ordering(model, order: str):
 
 def list_images(*, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
                 ids: list[int] | None = None, offset: int = 0, limit: int | None = None,
-                order: str = "id") -> tuple[list[ImageRecord], int]:
+                order: str = "id", viewer: Principal | None = None) -> tuple[list[ImageRecord], int]:
     """Images (without level manifests) in id (or name) order, and the total count for paging."""
     query = _image_query(False)
     count = select(func.count(Image.id))
@@ -242,6 +252,8 @@ def list_images(*, project_id: int | None = None, dataset_id: int | None = None,
         filters.append(Image.name.ilike(f"%{name}%"))
     if ids is not None:
         filters.append(Image.id.in_(ids))
+    if _restricted(viewer):
+        filters.append(_image_visible(viewer))
     for f in filters:
         query, count = query.where(f), count.where(f)
     query = query.order_by(*_ordering(Image, order)).offset(offset)
@@ -251,24 +263,32 @@ def list_images(*, project_id: int | None = None, dataset_id: int | None = None,
         return [_record(r, full=False) for r in session.scalars(query)], session.scalar(count)
 
 
-def _projects_query():
-    counts = select(Dataset.project_id, func.count(Dataset.id).label("n")).group_by(Dataset.project_id).subquery()
-    return select(Project, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.project_id == Project.id)
+def _projects_query(viewer: Principal | None = None):
+    datasets = select(Dataset.project_id, func.count(Dataset.id).label("n"))
+    if _restricted(viewer):  # count only the datasets the viewer may see
+        datasets = datasets.where(Dataset.id.in_(_visible_dataset_ids(viewer)))
+    counts = datasets.group_by(Dataset.project_id).subquery()
+    query = select(Project, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.project_id == Project.id)
+    return query.where(_project_visible(viewer)) if _restricted(viewer) else query
 
 
-def list_projects(*, offset: int = 0, limit: int | None = None, order: str = "id") -> tuple[list[ProjectRecord], int]:
-    query = _projects_query().order_by(*_ordering(Project, order)).offset(offset)
+def list_projects(*, offset: int = 0, limit: int | None = None, order: str = "id",
+                  viewer: Principal | None = None) -> tuple[list[ProjectRecord], int]:
+    query = _projects_query(viewer).order_by(*_ordering(Project, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
+    count = select(func.count(Project.id))
+    if _restricted(viewer):
+        count = count.where(_project_visible(viewer))
     with session_scope() as session:
         rows = session.execute(query).all()
-        total = session.scalar(select(func.count(Project.id)))
+        total = session.scalar(count)
         return [ProjectRecord(p.id, p.name, p.description, n) for p, n in rows], total
 
 
-def get_project(project_id: int) -> ProjectRecord:
+def get_project(project_id: int, *, viewer: Principal | None = None) -> ProjectRecord:
     with session_scope() as session:
-        row = session.execute(_projects_query().where(Project.id == project_id)).first()
+        row = session.execute(_projects_query(viewer).where(Project.id == project_id)).first()
         if row is None:
             raise NotFound(f"project {project_id} not found")
         project, n = row
@@ -276,7 +296,8 @@ def get_project(project_id: int) -> ProjectRecord:
 
 
 def list_datasets(*, project_id: int | None = None, image_id: int | None = None, offset: int = 0,
-                  limit: int | None = None, order: str = "id") -> tuple[list[DatasetRecord], int]:
+                  limit: int | None = None, order: str = "id",
+                  viewer: Principal | None = None) -> tuple[list[DatasetRecord], int]:
     counts = select(Image.dataset_id, func.count(Image.id).label("n")).group_by(Image.dataset_id).subquery()
     query = (select(Dataset, Project, func.coalesce(counts.c.n, 0)).join(Project, Project.id == Dataset.project_id)
              .outerjoin(counts, counts.c.dataset_id == Dataset.id))
@@ -286,6 +307,9 @@ def list_datasets(*, project_id: int | None = None, image_id: int | None = None,
     if image_id is not None:
         sub = select(Image.dataset_id).where(Image.id == image_id)
         query, count = query.where(Dataset.id.in_(sub)), count.where(Dataset.id.in_(sub))
+    if _restricted(viewer):
+        visible = Dataset.id.in_(_visible_dataset_ids(viewer))
+        query, count = query.where(visible), count.where(visible)
     query = query.order_by(*_ordering(Dataset, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
@@ -295,9 +319,11 @@ def list_datasets(*, project_id: int | None = None, image_id: int | None = None,
                 session.scalar(count))
 
 
-def get_dataset(dataset_id: int) -> DatasetRecord:
+def get_dataset(dataset_id: int, *, viewer: Principal | None = None) -> DatasetRecord:
     with session_scope() as session:
         row = session.get(Dataset, dataset_id)
+        if row is not None and _restricted(viewer) and not viewer.can_read(*_dataset_access(row)):
+            row = None
         if row is None:
             raise NotFound(f"dataset {dataset_id} not found")
         n = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id))
@@ -321,3 +347,107 @@ def set_channel_ranges(image_id: int, ranges: list[tuple[float, float]]) -> None
                 row.window_min = float(low)
             if row.window_max is None:
                 row.window_max = float(high)
+
+
+# -- access control (docs/access.md) ---------------------------------------------------------
+# Projects and datasets carry an owning group and a public flag; a dataset's NULLs mean "as its
+# project". Images inherit from their dataset; images outside any dataset are public.
+
+def _restricted(viewer: Principal | None) -> bool:
+    """None is the CLI (the admin's own tool) and admins see everything: no filter."""
+    return viewer is not None and not viewer.is_admin
+
+
+def _project_visible(viewer: Principal):
+    clause = Project.public.is_(true())
+    if viewer.group_ids:
+        clause = clause | Project.group_id.in_(sorted(viewer.group_ids))
+    return clause
+
+
+def _visible_dataset_ids(viewer: Principal):
+    clause = func.coalesce(Dataset.public, Project.public).is_(true())
+    if viewer.group_ids:
+        clause = clause | func.coalesce(Dataset.group_id, Project.group_id).in_(sorted(viewer.group_ids))
+    return select(Dataset.id).join(Project, Project.id == Dataset.project_id).where(clause)
+
+
+def _image_visible(viewer: Principal):
+    return Image.dataset_id.is_(None) | Image.dataset_id.in_(_visible_dataset_ids(viewer))
+
+
+def _dataset_access(row: Dataset) -> tuple[bool, int | None]:
+    public = row.project.public if row.public is None else row.public
+    group_id = row.project.group_id if row.group_id is None else row.group_id
+    return bool(public), group_id
+
+
+def image_access(image_id: int) -> tuple[bool, int | None]:
+    """(public, owning group id) in effect for an image, for `Principal.can_read`; NotFound if absent."""
+    with session_scope() as session:
+        row = session.get(Image, image_id)
+        if row is None:
+            raise NotFound(f"image {image_id} not found")
+        return (True, None) if row.dataset is None else _dataset_access(row.dataset)
+
+
+def _container(session: Session, kind: str, ident: str) -> Project | Dataset:
+    """A project or dataset by id, or by name (a dataset name must be unique across projects)."""
+    model = {"project": Project, "dataset": Dataset}[kind]
+    row = session.get(model, int(ident)) if ident.isdigit() else None
+    if row is None:
+        rows = session.scalars(select(model).where(model.name == ident)).all()
+        if len(rows) > 1:
+            raise NotFound(f"{len(rows)} {kind}s are named {ident!r}: use the id")
+        row = rows[0] if rows else None
+    if row is None:
+        raise NotFound(f"{kind} {ident} not found")
+    return row
+
+
+def set_visibility(kind: str, ident: str, *, public: bool | None = None, group_id: int | None = None,
+                   clear_group: bool = False) -> int:
+    """Mark a project/dataset public or private and/or give it to a group; returns its id.
+
+    For a dataset, `public=None` with `clear_group` resets both to "as the project"."""
+    with session_scope(write=True) as session:
+        row = _container(session, kind, ident)
+        if public is not None:
+            row.public = public
+        if group_id is not None or clear_group:
+            row.group_id = group_id
+        return row.id
+
+
+def create_project(name: str, *, public: bool = True, group_id: int | None = None) -> int:
+    """An empty project (e.g. private, before importing into it); the existing one's id if present."""
+    with session_scope(write=True) as session:
+        row = session.scalar(select(Project).where(Project.name == name))
+        if row is None:
+            row = Project(name=name, public=public, group_id=group_id)
+            session.add(row)
+            session.flush()
+        return row.id
+
+
+def add_levels(image_id: int, revision: int, levels: list[LevelSpec]) -> bool:
+    """Append derived levels (overviews made at import) without bumping the revision.
+
+    Each level's layout["level"] must be the index it gets. Nothing is added if the image was
+    re-imported meanwhile (revision moved) or its level count changed since the levels were
+    planned (another process added them first). Returns whether levels were added."""
+    with session_scope(write=True) as session:
+        row = session.get(Image, image_id)
+        if row is None:
+            raise NotFound(f"image {image_id} not found")
+        if row.revision != revision:
+            return False
+        start = len(row.levels)
+        if any(lv.layout.get("level") != start + i for i, lv in enumerate(levels)):
+            return False  # planned against another level count (a concurrent add_levels won)
+        row.levels.extend(
+            Level(index=start + i, shape=list(lv.shape), chunks=list(lv.chunks), dtype=lv.dtype, layout=lv.layout,
+                  manifest=lv.manifest)
+            for i, lv in enumerate(levels)
+        )
+        return True

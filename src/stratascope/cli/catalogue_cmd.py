@@ -56,7 +56,7 @@ def export_command(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    summary = ", ".join(f"{n} {kind}s" for kind, n in (counts or {}).items())
+    summary = ", ".join(f"{n} {table}" for table, n in (counts or {}).items())
     typer.echo(f"exported {summary} to {file}", err=True)
 
 
@@ -80,6 +80,6 @@ def import_command(
             counts = import_lines(lines, merge=merge)
     except (CatalogueError, OSError, UnicodeDecodeError, EOFError) as exc:
         fail(f"cannot import {file}: {exc}")
-    skipped = f" ({counts['skipped']} images already present, skipped)" if counts.get("skipped") else ""
-    typer.echo(f"imported {counts['project']} projects, {counts['dataset']} datasets, "
-               f"{counts['image']} images{skipped}", err=True)
+    skipped = counts.pop("skipped_images", 0)
+    added = ", ".join(f"{n} {table}" for table, n in counts.items()) or "nothing"
+    typer.echo(f"imported {added}" + (f" ({skipped} images already present, skipped)" if skipped else ""), err=True)

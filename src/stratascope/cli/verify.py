@@ -27,8 +27,9 @@ def verify_command(
 ) -> None:
     """Check that every source object recorded at import still exists unchanged (size, ETag, version).
 
-    Marks images missing / changed in the catalogue (the server then answers 410 / 409 for them)
-    and ok again when they verify ok; `stratascope import URL` repairs a marked image.
+    Marks images missing / changed in the catalogue (the server then answers 410 / 409 for
+    them) and ok again when they verify ok; `stratascope import URL` repairs a marked image.
+
     Exit status 0 when everything is ok, 1 when anything is not, 2 on bad usage.
     """
     from .. import catalogue, integrity
@@ -64,11 +65,12 @@ def _print(report, marked: bool) -> None:
     problems = [(image.id, obj) for image in report.images for obj in image.objects if obj.status != "ok"]
     problems += [(None, obj) for obj in report.unregistered]
     if problems:
-        table = Table("image", "object", "status", "detail", "via")
+        table = Table("image", "status", "via", "object", "detail")
+        table.columns[3].overflow = table.columns[4].overflow = "fold"  # never cut a URL short
         for image_id, obj in problems:
             style = STYLE.get(obj.status, "")
-            table.add_row("-" if image_id is None else str(image_id), obj.url, f"[{style}]{obj.status}[/{style}]",
-                          obj.detail, obj.via)
+            table.add_row("-" if image_id is None else str(image_id), f"[{style}]{obj.status}[/{style}]", obj.via,
+                          obj.url, obj.detail)
         console.print(table)
     spent = ", ".join(f"{n} {op}" for op, n in report.requests.items()) or "none"
     console.print(f"requests: {spent}; prefixes listed completely: {len(report.listed_prefixes)}")

@@ -22,7 +22,7 @@ from .model import FormatError
 
 BLOCK_SIZE = 32 * 1024
 FIRST_READ = 64 * 1024  # header, first IFD and usually the OME-XML in one request
-FETCH_TIMEOUT = 90.0  # the store's own retry budget is ~40 s
+FETCH_TIMEOUT = 90.0  # the store's own retry budget is ~30 s
 MAX_TRANSFER = 512 * 2**20
 MAX_CACHE = 64 * 2**20
 

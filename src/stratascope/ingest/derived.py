@@ -1,5 +1,5 @@
 """Work done once at import so that browsing never touches the archive:
-channel statistics (automatic windows) and the default thumbnails."""
+channel statistics (automatic windows), the default thumbnails and overview levels."""
 
 from __future__ import annotations
 
@@ -36,3 +36,6 @@ async def make_derived_async(image_id: int) -> None:
         catalogue.set_channel_ranges(image_id, await gather_channel_ranges(image))
         image = catalogue.get_image(image_id)
     await make_default_thumbnails(image)
+    from .overviews import make_overviews
+
+    await make_overviews(image_id)

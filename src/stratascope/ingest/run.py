@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from .. import catalogue
 from ..config import get_settings
@@ -61,10 +61,28 @@ async def read_specs(candidate: Candidate, reader: SourceReader = SOURCE) -> lis
     if candidate.kind == "tiff":
         from ..formats.tiff import read_tiff
 
-        return await read_tiff(candidate.url, reader=reader)
-    from ..formats.ome_zarr import read_ome_zarr
+        specs = await read_tiff(candidate.url, reader=reader)
+    else:
+        from ..formats.ome_zarr import read_ome_zarr
 
-    return await read_ome_zarr(candidate.url, reader=reader)
+        specs = await read_ome_zarr(candidate.url, reader=reader)
+    return [await with_storage_classes(spec) for spec in specs]
+
+
+async def with_storage_classes(spec: ImageSpec) -> ImageSpec:
+    """The spec with each S3 source object's storage class (obstore's listings lack it)."""
+    from ..storage.archive import storage_classes
+
+    missing = [s.url for s in spec.sources if s.storage_class is None]
+    if not missing:
+        return spec
+    try:
+        classes = await asyncio.to_thread(storage_classes, missing, spec.url)
+    except Exception as exc:  # e.g. no s3:GetObject permission for boto3's HEAD: import anyway
+        log.warning("storage classes of %s unknown: %s", spec.url, exc)
+        return spec
+    sources = [replace(s, storage_class=classes.get(s.url, s.storage_class)) for s in spec.sources]
+    return replace(spec, sources=sources)
 
 
 def _unchanged_from_listing(candidate: Candidate) -> list[ImportResult] | None:
@@ -117,7 +135,7 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
                 try:
                     await options.after_register(image_id)
                 except Exception as exc:  # registered; only derived data is missing
-                    warning = f"registered, but thumbnails could not be made: {_error_text(exc)}"
+                    warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
             results.append(ImportResult(image_id, label, candidate.url, status, warning))
         except Exception as exc:
             results.append(ImportResult(None, label, candidate.url, "failed", _error_text(exc)))
@@ -131,6 +149,14 @@ async def import_urls(
 ) -> list[ImportResult]:
     """Import every image under `urls`; results in discovery order."""
     options = options or ImportOptions()
+    if get_settings().read_only:  # refuse before reading anything
+        message = ("read-only mode (serve --read-only / STRATASCOPE_READ_ONLY=1): import would change the "
+                   "catalogue; run it without read-only mode")
+        refused = [ImportResult(None, url.rstrip("/").rsplit("/", 1)[-1], url, "failed", message) for url in urls]
+        for result in refused:
+            if on_result:
+                on_result(result)
+        return refused
     work: list[tuple[Candidate, bool]] = []
     failed: list[ImportResult] = []
     for url in urls:

@@ -37,6 +37,10 @@ def make_codec(level: LevelSpec) -> ChunkCodec:
         from .tiff_tiles import TiffChunkCodec
 
         return TiffChunkCodec(level)
+    if kind == "overview":
+        from .overview_chunks import OverviewChunkCodec
+
+        return OverviewChunkCodec(level)
     raise ValueError(f"unknown level layout kind {kind!r}")
 
 

@@ -7,6 +7,7 @@ source store.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,8 @@ from .accounting import SOURCE_REQUESTS, RequestCounter
 from .errors import ObjectNotFound, StorageError, StoreUnavailable
 from .stores import open_store
 from .urls import Location, parse_url
+
+_TIMEOUT = re.compile(r"kind: Timeout|\bTimedOut\b|timed out", re.I)
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,17 @@ def _translate(exc: Exception, url: str) -> StorageError:
         return exc
     if isinstance(exc, (obx.NotFoundError, FileNotFoundError)):
         return ObjectNotFound(f"not found: {url}")
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "InvalidObjectState" in str(exc):  # S3 403 for a GET of a GLACIER / DEEP_ARCHIVE object
+        from .archive import archived_error
+
+        found = re.search(r"<StorageClass>([A-Z_]+)</StorageClass>", str(exc))
+        return archived_error(url, found.group(1) if found else None)
+    text = str(exc)
+    message = text.splitlines()[0] if text else type(exc).__name__
+    # obstore names a timeout only in its debug source ("kind: Timeout"); api/errors.py
+    # answers 504 for "timed out" and 502 for every other unavailable store
+    if isinstance(exc, TimeoutError) or _TIMEOUT.search(text):
+        return StoreUnavailable(f"cannot read {url}: timed out ({message})")
     return StoreUnavailable(f"cannot read {url}: {message}")
 
 

@@ -15,11 +15,16 @@ from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
 from ..config import get_settings
 from .urls import Location
 
-#: Bounded so that a dead store becomes an error in bounded time, never a hang.
-CLIENT_OPTIONS = {"timeout": "30s", "connect_timeout": "5s", "pool_idle_timeout": "60s"}
+#: Bounded so that a dead store becomes an error in bounded time, never a hang (docs/security.md).
+#: `timeout` covers a whole request including its body; a retry starts only while less than
+#: `retry_timeout` has passed since the first attempt, so a store that accepts connections and
+#: never answers fails after about timeout x 2 = 30 s, a refused connection after ~1.5 s of
+#: backoff (0.1 + 0.2 + 0.4 + 0.8 s, jittered), and 503 SlowDown / resets / truncated bodies
+#: are retried 4 times. Larger whole-object reads on slow links: raise `timeout` per store.
+CLIENT_OPTIONS = {"timeout": "15s", "connect_timeout": "5s", "pool_idle_timeout": "60s"}
 RETRY_CONFIG = {
     "max_retries": 4,
-    "retry_timeout": timedelta(seconds=40),
+    "retry_timeout": timedelta(seconds=20),
     "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=4), "base": 2},
 }
 

@@ -15,21 +15,27 @@ function channelRow(img, settings, index, onChange) {
   const step = windowStep(img);
   const lo = Math.min(info.window.min, ch.start);
   const hi = Math.max(info.window.max, ch.end);
-  const out = { start: h('output', {}, String(ch.start)), end: h('output', {}, String(ch.end)) };
+  // a slider for dragging and a number field for exact values, kept in step
+  const setValue = (key, value) => {
+    ch[key] = value;
+    row.querySelector(`.window-${key}`).value = String(value);
+    row.querySelector(`.window-${key}-value`).value = String(value);
+  };
+  const edit = (key, value) => {
+    if (!Number.isFinite(value)) return;
+    setValue(key, value);
+    if (ch.start > ch.end) setValue(key === 'start' ? 'end' : 'start', value); // keep start <= end
+    onChange('window');
+  };
   const slider = (key) => h('input', {
-    type: 'range', min: String(lo), max: String(hi), step: String(step), value: String(ch[key]),
+    type: 'range', min: String(lo), max: String(hi), step, value: String(ch[key]),
     class: `window-${key}`, 'aria-label': `${info.label} window ${key}`,
-    oninput: (e) => {
-      ch[key] = Number(e.target.value);
-      if (ch.start > ch.end) { // keep start <= end by pushing the other handle
-        const other = key === 'start' ? 'end' : 'start';
-        ch[other] = ch[key];
-        row.querySelector(`.window-${other}`).value = String(ch[key]);
-        out[other].textContent = String(ch[key]);
-      }
-      out[key].textContent = String(ch[key]);
-      onChange('window');
-    },
+    oninput: (e) => edit(key, Number(e.target.value)),
+  });
+  const field = (key) => h('input', {
+    type: 'number', step, value: String(ch[key]), class: `window-${key}-value number`,
+    'aria-label': `${info.label} window ${key} value`,
+    onchange: (e) => edit(key, Number(e.target.value)),
   });
   const colour = HEX.test(ch.color)
     ? h('input', { type: 'color', value: `#${ch.color.toLowerCase()}`, class: 'colour', 'aria-label': `${info.label} colour`,
@@ -42,8 +48,8 @@ function channelRow(img, settings, index, onChange) {
           onchange: (e) => { ch.active = e.target.checked; row.classList.toggle('off', !ch.active); onChange('active'); } }),
         h('span', { class: 'channel-label', title: info.label }, `${index + 1}. ${info.label}`)),
       colour),
-    h('div', { class: 'window' }, h('span', { class: 'dim' }, 'start'), slider('start'), out.start),
-    h('div', { class: 'window' }, h('span', { class: 'dim' }, 'end'), slider('end'), out.end));
+    h('div', { class: 'window' }, h('span', { class: 'dim' }, 'start'), slider('start'), field('start')),
+    h('div', { class: 'window' }, h('span', { class: 'dim' }, 'end'), slider('end'), field('end')));
   return row;
 }
 

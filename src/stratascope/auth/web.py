@@ -1,0 +1,184 @@
+"""HTTP side of access control: who is asking (a middleware), and login / logout / me.
+
+Every request is resolved to a `Principal` before any handler runs and kept on
+`request.state.principal`: a `Bearer` API token wins over the viewer's session cookie;
+neither means the anonymous public. A bad token is a 401 (scripts should hear about it);
+a bad or expired cookie just means anonymous (the viewer keeps showing public data).
+
+Caching: answers to anonymous requests only ever contain public data and keep their
+`Cache-Control: public` (nginx may cache them). Every answer to an authenticated request
+is marked `Cache-Control: private`, so no shared cache stores what a user may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import Headers, MutableHeaders
+
+from .. import state
+from . import sessions, store
+from .principal import ANONYMOUS, Principal
+from .tokens import token_hash
+
+CACHE_TTL_SECONDS = 5.0  # as api/lookup: role and membership changes reach every replica within seconds
+CACHE_MAX_ENTRIES = 4096
+MAX_LOGIN_BODY = 64 * 1024
+
+_lock = threading.Lock()
+_cache: dict[tuple, tuple[float, Principal | None]] = {}
+
+
+def viewer_of(request: Request) -> Principal:
+    """The principal of this request (anonymous when the middleware did not run)."""
+    principal = request.scope.get("state", {}).get("principal")
+    return principal if isinstance(principal, Principal) else ANONYMOUS
+
+
+def _cached(key: tuple, resolve) -> Principal | None:
+    now = time.monotonic()
+    with _lock:
+        hit = _cache.get(key)
+    if hit and now - hit[0] < CACHE_TTL_SECONDS:
+        return hit[1]
+    principal = resolve()
+    with _lock:
+        if len(_cache) >= CACHE_MAX_ENTRIES:
+            _cache.clear()
+        _cache[key] = (now, principal)
+    return principal
+
+
+@state.on_reset
+def forget() -> None:
+    with _lock:
+        _cache.clear()
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def resolve_principal(headers: Headers) -> Principal:
+    """Blocking (SQL on a cache miss): run in a thread from async code."""
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            token = token.strip()
+            principal = _cached(("token", token_hash(token)), lambda: store.principal_for_token(token))
+            if principal is None:
+                raise InvalidToken()
+            return principal
+    cookie = _cookie(headers, sessions.COOKIE_NAME)
+    session = sessions.read_cookie(cookie) if cookie else None
+    if session is None:
+        return ANONYMOUS
+    return _cached(("session", *session), lambda: store.principal_for_session(*session)) or ANONYMOUS
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    for header in headers.getlist("cookie"):
+        for part in header.split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value.strip('"')
+    return None
+
+
+class AuthMiddleware:
+    """Pure ASGI (streams untouched): sets the principal, marks authenticated answers private."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        try:
+            principal = await asyncio.to_thread(resolve_principal, Headers(scope=scope))
+        except InvalidToken:
+            response = JSONResponse({"message": "invalid or revoked API token"}, status_code=401,
+                                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"',
+                                             "Cache-Control": "no-store"})
+            return await response(scope, receive, send)
+        scope.setdefault("state", {})["principal"] = principal
+        if principal.anonymous:
+            return await self.app(scope, receive, send)
+
+        async def send_private(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                control = headers.get("cache-control", "")
+                if "no-store" not in control:
+                    kept = [d.strip() for d in control.split(",") if d.strip() and d.strip() not in ("public", "private")]
+                    headers["cache-control"] = ", ".join(["private", *kept])
+            await send(message)
+
+        await self.app(scope, receive, send_private)
+
+
+# -- /auth/ -----------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+async def _credentials(request: Request) -> tuple[str, str]:
+    body = await request.body()
+    if len(body) > MAX_LOGIN_BODY:
+        raise ValueError("the login request is too large")
+    if "application/json" in request.headers.get("content-type", ""):
+        try:
+            data = json.loads(body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError("the login body is not valid JSON") from None
+        data = data if isinstance(data, dict) else {}
+    else:  # an HTML form (application/x-www-form-urlencoded)
+        data = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+        raise ValueError("username and password are required")
+    return username, password
+
+
+def _me(principal: Principal) -> dict:
+    return {"id": principal.user_id, "name": None if principal.anonymous else principal.name,
+            "role": principal.role, "groups": store.group_names(principal.group_ids)}
+
+
+@router.post("/login", summary="Log in with a user name and password (sets the session cookie)")
+async def login(request: Request, next: str | None = None):  # noqa: A002
+    username, password = await _credentials(request)
+    result = await asyncio.to_thread(store.authenticate, username, password)
+    if result is None:
+        return JSONResponse({"message": "wrong user name or password"}, status_code=401,
+                            headers={"Cache-Control": "no-store"})
+    principal, fingerprint = result
+    settings = sessions.auth_settings()
+    # only a local path: never an open redirect to another site
+    safe_next = next if next and next.startswith("/") and not next.startswith("//") and "\\" not in next else None
+    response: Response = (RedirectResponse(safe_next, status_code=303) if safe_next
+                          else JSONResponse(await asyncio.to_thread(_me, principal)))
+    response.set_cookie(sessions.COOKIE_NAME, sessions.make_cookie(principal.user_id, fingerprint),
+                        max_age=settings.max_age, httponly=True, samesite="lax", secure=settings.secure_cookie)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/logout", summary="Forget the session cookie")
+async def logout():
+    response = JSONResponse({"message": "logged out"}, headers={"Cache-Control": "no-store"})
+    response.delete_cookie(sessions.COOKIE_NAME, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/me", summary="Who this request is made as (anonymous, member or admin)")
+async def me(request: Request):
+    body = await asyncio.to_thread(_me, viewer_of(request))
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -14,8 +14,47 @@ help:
 	@echo "make test-fast    the test suite only, no installs (PYTEST_ARGS=... to narrow it)"
 	@echo "make demo         run the demo (python -m stratascope.demo)"
 	@echo "make lint         ruff check;  make fix: ruff check --fix"
-	@echo "make bench        every bench/bench_*.py in turn"
+	@echo "make bench        the benchmarks in bench/ (quick settings), tables in bench/results/"
 	@echo "make clean        caches and test artifacts;  make distclean: also .venv and node_modules"
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python$(PYTHON_VERSION) -m uv --version >/dev/null 2>&1 \
+	  || python$(PYTHON_VERSION) -m pip install --quiet uv \
+	  || python3 -m pip install --quiet uv
+
+venv: uv
+	$(UV) sync --frozen --python $(PYTHON_VERSION)
+
+system-deps:
+	scripts/install-system-deps.sh
+
+node-deps:
+	scripts/install-node-deps.sh
+
+test: venv system-deps node-deps
+	scripts/run-tests.sh $(PYTEST_ARGS)
+
+test-fast:
+	scripts/run-tests.sh $(PYTEST_ARGS)
+
+demo: venv
+	$(PY) -m stratascope.demo
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+
+fix: venv
+	$(VENV)/bin/ruff check --fix src tests bench
+
+# Benchmarks are scripts, not tests; each writes its table to bench/results/.
+bench: venv system-deps
+	$(PY) bench/requests.py --rtt-ms 0
+	$(PY) bench/requests.py --rtt-ms 80
+	$(PY) bench/tiles.py --quick
+	$(PY) bench/cold_warm.py --quick
+	$(PY) bench/load.py --quick
+
+clean: also .venv and node_modules"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python$(PYTHON_VERSION) -m uv --version >/dev/null 2>&1 \

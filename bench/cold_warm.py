@@ -28,15 +28,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import subprocess
 import time
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 import common as C
+import numpy as np
 
 OPS = ["thumbnail", "tile 256", "region 1024", "overview"]
 TILE = (1, 1)  # tile column, row: inside the upper-left quadrant
@@ -164,7 +164,7 @@ class FuseMount:
                         f"url={self.endpoint},use_path_request_style,endpoint=us-east-1,passwd_file={self.passwd}"],
                        check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + 30
-        while not (self.mnt / "pyramid.ome.tif").exists():
+        while not os.path.ismount(self.mnt):  # not a file check: that would warm s3fs's stat cache
             if time.monotonic() > deadline:
                 raise RuntimeError("s3fs mount did not show the bucket")
             time.sleep(0.05)
@@ -210,9 +210,13 @@ def run_naive(client: str, stack, proxy, args, record) -> None:
                     else:
                         reader = fsspec_reader(stack, proxy.endpoint, path)
                     session.callback(reader.close)
-                    record(client, name, proxy, op, "cold", *timed(lambda: reader.run(op), proxy.counts))
+
+                    def run(reader=reader, op=op) -> None:  # bound now: the loop variables change
+                        reader.run(op)
+
+                    record(client, name, proxy, op, "cold", *timed(run, proxy.counts))
                     if rep == 0:
-                        for result in warm_runs(args, lambda: reader.run(op), proxy.counts):
+                        for result in warm_runs(args, run, proxy.counts):
                             record(client, name, proxy, op, "warm", *result)
 
 

@@ -25,9 +25,8 @@ import random
 import threading
 import time
 
-import numpy as np
-
 import common as C
+import numpy as np
 
 RENDERINGS = ["", "&c=1|0:4000$FF0000", "&c=1|0:2000$00FF00&m=c", "&q=0.5"]
 THUMB_SIZES = ["", "64/", "128/", "256/"]
@@ -80,7 +79,7 @@ async def run_load(base: str, mix: list[tuple[str, str]], clients: int, deadline
                     async with session.get(path) as resp:
                         body = await resp.read()
                         ok = resp.status == 200 and resp.content_type == "image/jpeg" and len(body) > 0
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     pass
                 results.append((kind, (time.perf_counter() - start) * 1000, ok))
 
@@ -118,8 +117,10 @@ def main() -> None:
                 C.Server(stack.env(proxy.endpoint), args.workers) as server:
             sampler = RssSampler(server)
             sampler.start()
+            cpu0 = server.cpu_seconds()
             print(f"{total} requests, {args.clients} clients, {args.rtt_ms:g} ms RTT ...", flush=True)
             run = asyncio.run(run_load(server.base, request_mix(list(ids.values()), total), args.clients, deadline))
+            cpu_ms = (server.cpu_seconds() - cpu0) * 1000
             sampler.done.set()
             sampler.join()
             s3_requests, s3_bytes = proxy.counts()
@@ -139,7 +140,8 @@ def main() -> None:
             + f"\n\nCompleted {len(results)} of {total} requests in {run['seconds']:.1f} s"
             + (" (stopped at the deadline)" if run["timed_out"] else "")
             + f". Server RSS: {sampler.start_rss / 2**20:.0f} MiB at start, peak {sampler.peak / 2**20:.0f} MiB "
-            f"(main process + {args.workers} workers). S3 requests: {s3_requests} ({s3_bytes / 2**20:.1f} MiB).\n")
+            f"(main process + {args.workers} workers). Server CPU: {cpu_ms / max(1, len(results)):.1f} ms per request. "
+            f"S3 requests: {s3_requests} ({s3_bytes / 2**20:.1f} MiB).\n")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     if sampler.samples:
         t, rss = zip(*sampler.samples)

@@ -25,9 +25,8 @@ import asyncio
 import itertools
 import time
 
-import numpy as np
-
 import common as C
+import numpy as np
 
 
 def tile_paths(image_id: int, side: int = C.SIDE, tile: int = C.CHUNK, levels: int = 4) -> list[str]:
@@ -57,7 +56,7 @@ async def fetch_all(base: str, paths: list[str], concurrency: int, total: int) -
                         if resp.status != 200 or resp.content_type != "image/jpeg":
                             errors += 1
                         sizes += len(body)
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     errors += 1
                 latencies.append((time.perf_counter() - start) * 1000)
 

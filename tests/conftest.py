@@ -85,16 +85,27 @@ def import_urls_sync():
     return _run
 
 
+@pytest.fixture(scope="session")
+def sample_zarr_folder(tmp_path_factory):
+    """The sample OME-Zarr, written once per session by ome-zarr-py (slow), and its truth."""
+    from support.samples import smooth_array, write_ome_zarr_v04
+
+    folder = tmp_path_factory.mktemp("sample-zarr") / "sample.zarr"
+    data = smooth_array((3, 2, 300, 500))
+    truth = write_ome_zarr_v04(folder, data)
+    return folder, truth
+
+
 @pytest.fixture
-def sample_zarr(tmp_path, import_urls_sync):
+def sample_zarr(tmp_path, import_urls_sync, sample_zarr_folder):
     """A 3-channel uint16 OME-Zarr v0.4 (2 z, 300x500, pyramid) imported from a local folder.
 
     Returns (image_id, truth) with truth in (t, c, z, y, x) order at full resolution.
     """
-    from support.samples import smooth_array, write_ome_zarr_v04
+    import shutil
 
-    data = smooth_array((3, 2, 300, 500))
-    truth = write_ome_zarr_v04(tmp_path / "sample.zarr", data)
+    source, truth = sample_zarr_folder
+    shutil.copytree(source, tmp_path / "sample.zarr")
     results = import_urls_sync([str(tmp_path / "sample.zarr")], project="Demo project", dataset="Demo dataset")
     assert results[0].status == "imported", results
     return results[0].id, truth

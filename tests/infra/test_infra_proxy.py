@@ -100,6 +100,7 @@ def test_http_mode_without_faults_is_transparent_and_counts_requests(stored_obje
         client.put_object(Bucket=bucket, Key="up.bin", Body=body)
         assert client.get_object(Bucket=bucket, Key="up.bin")["Body"].read() == body
         assert proxy.requests == 5
+        assert proxy.body_bytes >= 4 * len(body)  # 4 GETs (plus small XML bodies)
         assert proxy.connections >= 1  # moto answers "Connection: close"; see the keep-alive test
         assert not proxy.faults
 

@@ -16,7 +16,8 @@ Fault modes (HTTP/1.1 only; each rate is a probability per request, drawn from a
 Rates and delay are plain attributes and may be changed while running. Each connection is
 parsed as HTTP when `http=True` or when any fault is set at the moment it is accepted
 (rates are then read per request); otherwise it is relayed as raw TCP (any protocol, e.g.
-PostgreSQL) and only `delay_ms` applies. Counters: `connections`, `requests` (HTTP mode),
+PostgreSQL) and only `delay_ms` applies. Counters: `connections`, `requests` and
+`body_bytes` (response bodies forwarded whole, chunk framing included; HTTP mode only),
 `faults` (a Counter with keys "503", "reset", "truncate", "stall"); `reset_counters()`.
 
 Used by tests (`from support.proxy import DelayProxy`) and by bench/ (bench/latency_proxy.py).
@@ -238,6 +239,7 @@ class DelayProxy:
         self.random = random.Random(seed)
         self.connections = 0
         self.requests = 0
+        self.body_bytes = 0
         self.faults: collections.Counter[str] = collections.Counter()
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -304,7 +306,7 @@ class DelayProxy:
         self.stop()
 
     def reset_counters(self) -> None:
-        self.connections = self.requests = 0
+        self.connections = self.requests = self.body_bytes = 0
         self.faults.clear()
 
     # -- connections -----------------------------------------------------------------------
@@ -446,6 +448,7 @@ class DelayProxy:
             await to_client.finish()
             return False
         async for piece in _body_pieces(upstream_reader, head, has_body):
+            self.body_bytes += len(piece)
             await to_client.send(piece)
         close_delimited = has_body and not head.chunked and head.content_length is None
         if head.wants_close or close_delimited:

@@ -42,7 +42,7 @@ def _routers():
     from . import webgateway
 
     routers = [webgateway.router, metrics_module.router, auth_web.router]
-    for name in ("json_api", "iiif", "zarr_http", "viewer"):
+    for name in ("json_api", "json_plates", "plates", "iiif", "zarr_http", "viewer"):
         module = _optional(name)
         if module is not None:
             routers.append(module.router)

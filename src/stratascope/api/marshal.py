@@ -48,7 +48,8 @@ def zoom_level_scaling(image) -> dict[str, float]:
     return {str(i): level.shape[4] / full for i, level in enumerate(image.levels)}
 
 
-def image_marshal(image) -> dict:
+def image_marshal(image, placement=None) -> dict:
+    """`placement`: the image's catalogue.records.ImagePlacement when it is a field of a plate."""
     from .webgateway import tile_size
 
     pixel_range = _PIXEL_RANGE.get(pixels_type(image.dtype), [0, 255])
@@ -87,8 +88,8 @@ def image_marshal(image) -> dict:
             "datasetName": image.dataset_name or "Multiple",
             "datasetId": image.dataset_id,
             "datasetDescription": image.dataset_description or "",
-            "wellSampleId": "",
-            "wellId": "",
+            "wellSampleId": placement.well_sample_id if placement else "",
+            "wellId": placement.well_id if placement else "",
             "imageTimestamp": timestamp,
             "imageId": image.id,
             "pixelsType": pixels_type(image.dtype),

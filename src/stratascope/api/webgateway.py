@@ -5,6 +5,7 @@ Paths end in `/`; z and t are 0-based; channel indices in `c=` are 1-based.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Annotated
@@ -57,8 +58,10 @@ def _image_response(request: Request, rgb, settings, etag: str) -> Response:
 @router.get("/imgData/{image_id}/", summary="Image metadata (omero-web imageMarshal)")
 @router.get("/imgData/{image_id}/{key}/", summary="One dotted key of imgData")
 async def img_data(request: Request, image_id: ImageId, key: str | None = None):
+    from ..catalogue.plates import image_placement
+
     image = await load_image(image_id, viewer_of(request))
-    data = image_marshal(image)
+    data = image_marshal(image, await asyncio.to_thread(image_placement, image_id))
     if key is not None:
         for part in key.split("."):
             data = data.get(part, {}) if isinstance(data, dict) else {}

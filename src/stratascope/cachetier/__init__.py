@@ -42,6 +42,11 @@ def get_cache() -> CacheTier:
         return _cache
 
 
+def opened_cache() -> CacheTier | None:
+    """The process-wide tier if it is already open (async callers open it in a thread)."""
+    return _cache
+
+
 @state.on_reset
 def _forget_cache() -> None:
     global _cache
@@ -58,4 +63,5 @@ atexit.register(_forget_cache)  # write buffered access times and hit counts
 
 __all__ = [
     "CACHE_REQUESTS", "CacheTier", "CorruptEntry", "InvalidKey", "check_key", "get_cache", "kind_of", "open_cache",
+    "opened_cache",
 ]

@@ -170,3 +170,63 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- HCS: screen -> plate -> well -> well sample (one field) -> image (docs/plates.md) ----------
+
+class Screen(Base):
+    __tablename__ = "screens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # access control, as on projects
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"), index=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    plates: Mapped[list[Plate]] = relationship(back_populates="screen")
+
+
+class Plate(Base):
+    __tablename__ = "plates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    screen_id: Mapped[int | None] = mapped_column(ForeignKey("screens.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(String(512), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)  # the plate's root: identity on re-import
+    format: Mapped[str] = mapped_column(String(32))
+    row_names: Mapped[list] = mapped_column(JSON)
+    column_names: Mapped[list] = mapped_column(JSON)
+    row_naming: Mapped[str] = mapped_column(String(16), default="letter")
+    column_naming: Mapped[str] = mapped_column(String(16), default="number")
+    field_count: Mapped[int] = mapped_column(Integer, default=0)
+    acquisitions: Mapped[list] = mapped_column(JSON, default=list)
+    sources: Mapped[list] = mapped_column(JSON, default=list)  # [[url, size, etag, version], ...]
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    screen: Mapped[Screen | None] = relationship(back_populates="plates")
+    wells: Mapped[list[Well]] = relationship(back_populates="plate", cascade="all, delete-orphan",
+                                             order_by="[Well.row, Well.column]")
+
+
+class Well(Base):
+    __tablename__ = "wells"
+    __table_args__ = (UniqueConstraint("plate_id", "row", "column"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plate_id: Mapped[int] = mapped_column(ForeignKey("plates.id", ondelete="CASCADE"), index=True)
+    row: Mapped[int] = mapped_column(Integer)  # 0-based, as OMERO's Well.row
+    column: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(255))
+    plate: Mapped[Plate] = relationship(back_populates="wells")
+    samples: Mapped[list[WellSample]] = relationship(back_populates="well", cascade="all, delete-orphan",
+                                                     order_by="WellSample.field_index")
+
+
+class WellSample(Base):
+    __tablename__ = "well_samples"
+    __table_args__ = (UniqueConstraint("well_id", "field_index"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    well_id: Mapped[int] = mapped_column(ForeignKey("wells.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    field_index: Mapped[int] = mapped_column(Integer)  # 0-based, OMERO's index(ws)
+    acquisition: Mapped[int | None] = mapped_column(Integer)  # the plate's acquisition id
+    well: Mapped[Well] = relationship(back_populates="samples")

@@ -79,3 +79,76 @@ class ImageRecord:
     def cache_tag(self) -> str:
         """Changes whenever the image is re-imported with different content (ETags, cache keys)."""
         return f"{self.id}.{self.revision}"
+
+
+@dataclass(frozen=True)
+class ScreenRecord:
+    id: int
+    name: str
+    description: str | None
+    plate_count: int = 0
+
+
+@dataclass(frozen=True)
+class PlateRecord:
+    id: int
+    name: str
+    description: str | None
+    url: str
+    format: str
+    screen_id: int | None
+    screen_name: str | None
+    row_names: tuple[str, ...]
+    column_names: tuple[str, ...]
+    row_naming: str  # "letter" | "number" (OMERO's naming conventions)
+    column_naming: str
+    field_count: int
+    acquisitions: tuple[dict, ...] = ()
+    well_count: int = 0
+    #: (min, max) field index over the plate's well samples, () when it has none
+    field_range: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class WellSampleRecord:
+    id: int
+    field_index: int
+    image_id: int
+    acquisition: int | None = None
+
+
+@dataclass(frozen=True)
+class WellRecord:
+    id: int
+    plate_id: int
+    row: int
+    column: int
+    path: str
+    samples: tuple[WellSampleRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlateGridCell:
+    """One well at one field, for the plate grid (omero-web PlateGrid)."""
+
+    row: int
+    column: int
+    well_id: int
+    image_id: int
+    image_name: str
+    description: str | None
+    date: datetime  # acquisition date, else import time
+    size: tuple[int, int]  # (x, y) of the image
+
+
+@dataclass(frozen=True)
+class ImagePlacement:
+    """Where an image sits in a plate (imgData meta.wellId / wellSampleId)."""
+
+    well_sample_id: int
+    well_id: int
+    plate_id: int
+    plate_name: str
+    field_index: int
+    screen_id: int | None = None
+    screen_name: str | None = None

@@ -99,28 +99,32 @@ def register_image(spec: ImageSpec, *, project: str | None = None, dataset: str 
     the whole image is valid, so a failure never leaves a half-registered image.
     """
     with session_scope(write=True) as session:
-        ds = _ensure_dataset(session, project, dataset)
-        row = session.scalar(select(Image).where(Image.url == spec.url, Image.series == spec.series))
-        if row is not None and row.fingerprint == fingerprint(spec) and row.status == "ok":
-            if ds is not None and row.dataset_id != ds.id:
-                row.dataset_id = ds.id
-            return row.id, "unchanged"
-        status = "imported" if row is None else "updated"
-        if row is None:
-            row = Image(url=spec.url, series=spec.series, revision=1)
-            session.add(row)
-        else:
-            row.revision = (row.revision or 0) + 1
-            row.levels.clear()
-            row.channels.clear()
-            row.sources.clear()
-            session.flush()
-        _fill_image(row, spec, name or spec.name)
-        row.updated_at = utcnow()
-        if ds is not None:
+        return upsert_image(session, spec, _ensure_dataset(session, project, dataset), name or spec.name)
+
+
+def upsert_image(session: Session, spec: ImageSpec, ds: Dataset | None, name: str) -> tuple[int, str]:
+    """register_image's work inside a caller's transaction (also used for a plate's fields)."""
+    row = session.scalar(select(Image).where(Image.url == spec.url, Image.series == spec.series))
+    if row is not None and row.fingerprint == fingerprint(spec) and row.status == "ok":
+        if ds is not None and row.dataset_id != ds.id:
             row.dataset_id = ds.id
+        return row.id, "unchanged"
+    status = "imported" if row is None else "updated"
+    if row is None:
+        row = Image(url=spec.url, series=spec.series, revision=1)
+        session.add(row)
+    else:
+        row.revision = (row.revision or 0) + 1
+        row.levels.clear()
+        row.channels.clear()
+        row.sources.clear()
         session.flush()
-        return row.id, status
+    _fill_image(row, spec, name)
+    row.updated_at = utcnow()
+    if ds is not None:
+        row.dataset_id = ds.id
+    session.flush()
+    return row.id, status
 
 
 def recorded_sources(url: str) -> dict[int, list[SourceObject]]:
@@ -373,7 +377,10 @@ def _visible_dataset_ids(viewer: Principal):
 
 
 def _image_visible(viewer: Principal):
-    return Image.dataset_id.is_(None) | Image.dataset_id.in_(_visible_dataset_ids(viewer))
+    from .plates import hidden_plate_image_ids  # images of plates follow their screen (docs/plates.md)
+
+    loose = Image.dataset_id.is_(None) & Image.id.not_in(hidden_plate_image_ids(viewer))
+    return loose | Image.dataset_id.in_(_visible_dataset_ids(viewer))
 
 
 def _dataset_access(row: Dataset) -> tuple[bool, int | None]:
@@ -388,12 +395,18 @@ def image_access(image_id: int) -> tuple[bool, int | None]:
         row = session.get(Image, image_id)
         if row is None:
             raise NotFound(f"image {image_id} not found")
-        return (True, None) if row.dataset is None else _dataset_access(row.dataset)
+        if row.dataset is not None:
+            return _dataset_access(row.dataset)
+        from .plates import plate_image_access
+
+        return plate_image_access(session, image_id) or (True, None)
 
 
 def _container(session: Session, kind: str, ident: str) -> Project | Dataset:
-    """A project or dataset by id, or by name (a dataset name must be unique across projects)."""
-    model = {"project": Project, "dataset": Dataset}[kind]
+    """A project, dataset or screen by id, or by name (a dataset name must be unique across projects)."""
+    from .models import Screen
+
+    model = {"project": Project, "dataset": Dataset, "screen": Screen}[kind]
     row = session.get(model, int(ident)) if ident.isdigit() else None
     if row is None:
         rows = session.scalars(select(model).where(model.name == ident)).all()

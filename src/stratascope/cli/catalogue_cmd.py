@@ -20,10 +20,15 @@ def register(app) -> None:
     app.add_typer(catalogue_app, name="catalogue")
 
 
-def _open(path: Path, mode: str):
-    if path.suffix == ".gz":
-        return gzip.open(path, mode + "t", encoding="utf-8")
-    return open(path, mode, encoding="utf-8")
+def _open_for_writing(path: Path, compress: bool):
+    return gzip.open(path, "wt", encoding="utf-8") if compress else open(path, "w", encoding="utf-8")
+
+
+def _open_for_reading(path: Path):
+    """Plain or gzip-compressed, whatever the name says (told apart by gzip's magic bytes)."""
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", encoding="utf-8") if compressed else open(path, encoding="utf-8")
 
 
 @catalogue_app.command("export")
@@ -44,7 +49,7 @@ def export_command(
     partial = file.with_name(file.name + ".partial")
     counts = None
     try:
-        with _open(partial, "w") as out:
+        with _open_for_writing(partial, file.suffix == ".gz") as out:
             for line in export_lines():
                 out.write(line + "\n")
                 if line.startswith('{"type": "end"'):
@@ -76,7 +81,7 @@ def import_command(
     if not file.is_file():
         fail(f"{file} does not exist", 2)
     try:
-        with _open(file, "r") as lines:
+        with _open_for_reading(file) as lines:
             counts = import_lines(lines, merge=merge)
     except (CatalogueError, OSError, UnicodeDecodeError, EOFError) as exc:
         fail(f"cannot import {file}: {exc}")

@@ -28,6 +28,7 @@ def import_command(
     project: Annotated[str | None, typer.Option(help="Project to file the images under.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset to file the images under.")] = None,
     name: Annotated[str | None, typer.Option(help="Name for the image (single-image imports only).")] = None,
+    screen: Annotated[str | None, typer.Option(help="Screen to file HCS plates under.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per image.")] = False,
 ) -> None:
     """Register images in place (metadata only; pixels stay where they are).
@@ -36,7 +37,8 @@ def import_command(
     """
     from ..ingest.derived import make_derived_async
 
-    options = ImportOptions(project=project, dataset=dataset, name=name, after_register=make_derived_async)
+    options = ImportOptions(project=project, dataset=dataset, name=name, screen=screen,
+                            after_register=make_derived_async)
     show_progress = not as_json and sys.stderr.isatty()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(stderr=True), disable=not show_progress)

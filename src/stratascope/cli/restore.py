@@ -29,10 +29,11 @@ console = Console()
 
 
 def objects_of(record) -> dict[str, str | None]:
-    """url -> storage class (None when unknown) of every object holding the image's bytes."""
+    """url -> current storage class (None when unknown) of every object holding the image's bytes."""
     from ..storage.archive import list_classes
 
-    found: dict[str, str | None] = {s.url: s.storage_class for s in record.sources}
+    # the class recorded at import may be stale (lifecycle rules move objects later): None = ask S3
+    found: dict[str, str | None] = {s.url: None for s in record.sources}
     if record.format.startswith("ome-zarr"):
         found.update(list_classes(record.url))
     return found

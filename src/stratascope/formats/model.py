@@ -100,3 +100,48 @@ def check_sizes(shape, chunks, itemsize: int, what: str) -> None:
         raise FormatError(f"{what}: metadata claims {math.prod(shape):.3g} pixels, above the limit of {MAX_TOTAL_PIXELS:.3g}")
     if math.prod(chunks) * itemsize > MAX_CHUNK_BYTES:
         raise FormatError(f"{what}: chunk of {math.prod(chunks) * itemsize} bytes is above the limit of {MAX_CHUNK_BYTES}")
+
+
+# --- HCS plates (screen -> plate -> well -> well sample (field) -> image) ---------------------
+
+@dataclass
+class WellSampleSpec:
+    image: int  # index into PlateSpec.images
+    acquisition: int | None = None  # PlateSpec.acquisitions[..].id this field was acquired in
+
+
+@dataclass
+class WellSpec:
+    row: int  # 0-based index into PlateSpec.rows
+    column: int  # 0-based index into PlateSpec.columns
+    path: str  # e.g. "A/1" (OME-Zarr), or the OME-XML Well ID (OME-TIFF)
+    samples: list[WellSampleSpec]  # fields in order: index i is field i
+
+
+@dataclass
+class AcquisitionSpec:
+    id: int
+    name: str | None = None
+    description: str | None = None
+    maximum_field_count: int | None = None
+    start_time: int | None = None  # as stored in the source (OME-Zarr: epoch timestamp)
+    end_time: int | None = None
+
+
+@dataclass
+class PlateSpec:
+    """A plate and every field image in it; `images[i].url` is the field's own group / file."""
+
+    name: str
+    format: str  # as the images' format
+    url: str  # the plate's root URL: a plate is re-imported (refreshed) by this URL
+    rows: list[str]  # row names, e.g. ["A", "B"]
+    columns: list[str]  # column names, e.g. ["1", "2", "3"]
+    wells: list[WellSpec]
+    images: list[ImageSpec]
+    sources: list[SourceObject]  # the plate's (and wells') own metadata objects
+    acquisitions: list[AcquisitionSpec] = field(default_factory=list)
+    field_count: int = 0  # most fields in any well
+    description: str | None = None
+    row_naming: str = "letter"  # OMERO's RowNamingConvention / ColumnNamingConvention
+    column_naming: str = "number"

@@ -2,7 +2,7 @@
 
 Supported: OME-Zarr v0.4 and older (Zarr v2: `.zattrs` + per-array `.zarray`), v0.5
 (Zarr v3: `zarr.json` with `attributes.ome`), sharded or not, and the bioformats2raw
-layout (one image per series). HCS plates raise `UnsupportedFormat`.
+layout (one image per series). HCS plates give a `PlateSpec` (see ome_zarr_plate.py).
 
 Cost: one GET per metadata document: the root group (after one failed probe for
 `zarr.json` on v2 data), and one per resolution level, plus the series list for
@@ -44,7 +44,17 @@ import math
 import re
 
 from ..storage import SOURCE, Location, ObjectNotFound
-from .model import AXES, ChannelSpec, FormatError, ImageSpec, LevelSpec, SourceObject, UnsupportedFormat, check_sizes
+from .model import (
+    AXES,
+    ChannelSpec,
+    FormatError,
+    ImageSpec,
+    LevelSpec,
+    PlateSpec,
+    SourceObject,
+    UnsupportedFormat,
+    check_sizes,
+)
 from .zarr_codecs import ZarrArray, parse_zarr_v2, parse_zarr_v3
 
 MAX_SERIES = 10_000
@@ -52,13 +62,17 @@ MAX_SHARD_INDEX_BYTES = 64 * 2**20
 _COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
 
 
-async def read_ome_zarr(url: str, reader=SOURCE) -> list[ImageSpec]:
-    """Every image of the OME-Zarr group at `url` (one, or one per bioformats2raw series)."""
+async def read_ome_zarr(url: str, reader=SOURCE) -> list[ImageSpec] | PlateSpec:
+    """Every image of the OME-Zarr group at `url` (one, or one per bioformats2raw series),
+    or, for an HCS plate, the plate with its field images (formats/ome_zarr_plate.py)."""
     root = reader.locate(url)
     ome, zarr_format, source = await _read_group(root, reader, None)
-    if "plate" in ome or "well" in ome:
-        kind = "plate" if "plate" in ome else "well"
-        raise UnsupportedFormat(f"HCS plates are not supported yet: {root.url} is an OME-Zarr {kind}")
+    if "plate" in ome:
+        from .ome_zarr_plate import read_plate
+
+        return await read_plate(root, ome, zarr_format, source, reader)
+    if "well" in ome:
+        raise UnsupportedFormat(f"{root.url} is one well of an OME-Zarr HCS plate: import the plate that contains it")
     if "multiscales" in ome or "bioformats2raw.layout" not in ome:
         return [await _read_image(root, ome, zarr_format, [source], reader, series=0)]
     groups, listing = await _series_groups(root, zarr_format, reader)

@@ -1,5 +1,5 @@
 """Work done once at import so that browsing never touches the archive:
-channel statistics (automatic windows), the default thumbnails and overview levels."""
+overview levels, channel statistics (automatic windows) and the default thumbnails."""
 
 from __future__ import annotations
 
@@ -31,11 +31,18 @@ async def gather_channel_ranges(image) -> list[tuple[float, float]]:
 async def make_derived_async(image_id: int) -> None:
     from ..api.thumbnails import make_default_thumbnails
 
+    from .overviews import make_overviews
+
+    # overviews first: statistics and thumbnails then read the small levels, not the full plane
+    try:
+        await make_overviews(image_id)
+        overview_error = None
+    except Exception as exc:  # thumbnails may still be possible (e.g. a full cache tier)
+        overview_error = exc
     image = catalogue.get_image(image_id)
     if any(ch.window_min is None or ch.window_max is None for ch in image.channels):
         catalogue.set_channel_ranges(image_id, await gather_channel_ranges(image))
         image = catalogue.get_image(image_id)
     await make_default_thumbnails(image)
-    from .overviews import make_overviews
-
-    await make_overviews(image_id)
+    if overview_error is not None:
+        raise overview_error

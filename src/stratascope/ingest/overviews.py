@@ -125,9 +125,9 @@ async def warm_source_level(image, level: int, planes, fetch) -> int:
 
 async def store_overview_planes(image, base: int, steps: int, keep: list[int], first_level: int, planes) -> None:
     """Compute the kept levels plane by plane (bounded tiles) and put their chunks in the cache tier."""
-    from ..pixels import get_reader
+    from ..pixels.overview_chunks import base_reader
 
-    cache, reader = get_cache(), get_reader()
+    cache, reader = get_cache(), base_reader()
     t_h, t_w = image.levels[base].shape[3:]
     for t, c, z in planes:
         made = await downsample(reader, image, base, t, c, z, (0, t_h), (0, t_w), steps, set(keep))

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 from .. import catalogue
 from ..config import get_settings
-from ..formats.model import FormatError, ImageSpec
+from ..formats.model import FormatError, ImageSpec, PlateSpec
 from ..storage import SOURCE, NotAllowed, SourceReader, StorageError
 from ..storage.urls import parse_url
 from .discover import Candidate, discover
@@ -31,6 +31,7 @@ class ImportResult:
     url: str
     status: str  # imported | unchanged | updated | failed
     error: str | None = None
+    plate_id: int | None = None  # set for the fields of an HCS plate
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -41,6 +42,7 @@ class ImportOptions:
     project: str | None = None
     dataset: str | None = None
     name: str | None = None
+    screen: str | None = None  # HCS plates are filed under this screen (None: no screen)
     #: async callable run after an image is registered or updated (thumbnails, statistics)
     after_register: Callable[[int], Awaitable[None]] | None = None
 
@@ -57,7 +59,8 @@ def check_allowed(url: str) -> None:
     raise NotAllowed(f"{url} is not under an allowed import prefix ({', '.join(allowed)})")
 
 
-async def read_specs(candidate: Candidate, reader: SourceReader = SOURCE) -> list[ImageSpec]:
+async def read_specs(candidate: Candidate, reader: SourceReader = SOURCE) -> list[ImageSpec] | PlateSpec:
+    """The images of a candidate, or the HCS plate it holds (with every field's image)."""
     if candidate.kind == "tiff":
         from ..formats.tiff import read_tiff
 
@@ -66,6 +69,9 @@ async def read_specs(candidate: Candidate, reader: SourceReader = SOURCE) -> lis
         from ..formats.ome_zarr import read_ome_zarr
 
         specs = await read_ome_zarr(candidate.url, reader=reader)
+    if isinstance(specs, PlateSpec):
+        specs.images = [await with_storage_classes(spec) for spec in specs.images]
+        return specs
     return [await with_storage_classes(spec) for spec in specs]
 
 
@@ -123,6 +129,8 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
     except Exception as exc:  # one failing image never stops the others
         log.info("import of %s failed: %s", candidate.url, exc)
         return [ImportResult(None, name, candidate.url, "failed", _error_text(exc))]
+    if isinstance(specs, PlateSpec):
+        return await import_plate(specs, options)
     results = []
     for spec in specs:
         label = options.name if (options.name and single and len(specs) == 1) else spec.name
@@ -139,6 +147,27 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
             results.append(ImportResult(image_id, label, candidate.url, status, warning))
         except Exception as exc:
             results.append(ImportResult(None, label, candidate.url, "failed", _error_text(exc)))
+    return results
+
+
+async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportResult]:
+    """Register a plate with all its fields at once (screen -> plate -> wells -> fields -> images);
+    one result per field image. On failure nothing of the plate is registered."""
+    from ..catalogue.plates import register_plate
+
+    try:
+        plate_id, _, images = await asyncio.to_thread(register_plate, plate, screen=options.screen)
+    except Exception as exc:
+        return [ImportResult(None, plate.name, plate.url, "failed", _error_text(exc))]
+    results = []
+    for spec, (image_id, status) in zip(plate.images, images):
+        warning = None
+        if options.after_register and status != "unchanged":
+            try:
+                await options.after_register(image_id)
+            except Exception as exc:  # registered; only derived data is missing
+                warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
+        results.append(ImportResult(image_id, spec.name, spec.url, status, warning, plate_id))
     return results
 
 
@@ -176,6 +205,10 @@ async def import_urls(
         on_candidates(len(work))
     if work:
         await asyncio.to_thread(catalogue.ensure_dataset, options.project, options.dataset)
+        if options.screen:
+            from ..catalogue.plates import ensure_screen
+
+            await asyncio.to_thread(ensure_screen, options.screen)
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
     async def one(candidate: Candidate, single: bool) -> list[ImportResult]:

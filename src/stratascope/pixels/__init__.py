@@ -7,6 +7,7 @@ import threading
 from .. import state
 from ..config import get_settings
 from .errors import PixelError, RegionOutOfRange, RegionTooLarge
+from .fetch import CachedFetch
 from .reader import PixelReader
 
 _lock = threading.Lock()
@@ -19,7 +20,7 @@ def get_reader() -> PixelReader:
     with _lock:
         if _reader is None:
             settings = get_settings()
-            _reader = PixelReader(settings.chunk_memory_bytes, max_pixels=None)
+            _reader = PixelReader(settings.chunk_memory_bytes, fetch=CachedFetch(), max_pixels=None)
         return _reader
 
 

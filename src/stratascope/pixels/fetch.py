@@ -7,7 +7,7 @@ import hashlib
 import logging
 import re
 
-from ..cachetier import get_cache
+from ..cachetier import get_cache, opened_cache
 from ..storage import SOURCE, IntegrityError, SourceReader, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,12 @@ class CachedFetch:
         return f"{kind}/{digest}"
 
     async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None) -> bytes:
-        cache = self._cache if self._cache is not None else get_cache()
+        try:
+            # opening may scan an existing folder: never on the event loop
+            cache = self._cache or opened_cache() or await asyncio.to_thread(get_cache)
+        except Exception as exc:  # e.g. a read-only or missing cache folder: serve from the source
+            _warn_once(f"the cache tier cannot be opened ({exc}); reading from the source only")
+            return await self.inner(url, start, end, version)
         if not cache.enabled:
             return await self.inner(url, start, end, version)
         key = self.key(url, start, end, version)
@@ -106,3 +111,10 @@ def _record_cache(kind: str, hit: bool) -> None:
 
 
 _metrics = None
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)

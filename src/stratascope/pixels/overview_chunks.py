@@ -25,6 +25,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .. import state
 from ..formats.model import LevelSpec
 from .chunks import ChunkIndex, Fetch
 from .errors import PixelError
@@ -34,6 +35,29 @@ log = logging.getLogger(__name__)
 CHUNK_SIDE = 256
 #: Side of the base-level tiles read at a time (a multiple of the factor): bounds memory.
 TILE_SIDE = 2048
+#: Memory for decoded base chunks while downsampling (chunks straddling two tiles are decoded once).
+BASE_MEMORY_BYTES = 128 * 2**20
+
+_base_reader = None
+
+
+def base_reader():
+    """The reader overviews are computed with: straight from the source, past the chunk cache,
+    so that downsampling a whole plane does not push full-resolution chunks into the cache tier
+    (and evict the overviews it is making)."""
+    global _base_reader
+    if _base_reader is None:
+        from .fetch import SourceFetch
+        from .reader import PixelReader
+
+        _base_reader = PixelReader(BASE_MEMORY_BYTES, fetch=SourceFetch())
+    return _base_reader
+
+
+@state.on_reset
+def _forget_base_reader() -> None:
+    global _base_reader
+    _base_reader = None
 
 
 class OverviewUnavailable(PixelError):
@@ -145,7 +169,6 @@ class OverviewChunkCodec:
     async def _recompute(self, index: ChunkIndex) -> np.ndarray:
         """The chunk from the base level: reads the (256 * 2^steps)^2 base region it covers."""
         from .. import catalogue
-        from . import get_reader
 
         image = await asyncio.to_thread(catalogue.get_image, int(self.layout["image_id"]))
         if image.cache_tag != self.tag:
@@ -158,7 +181,7 @@ class OverviewChunkCodec:
         x = (cx * span, min(base[4], (cx + 1) * span))
         log.info("recomputing overview chunk %s of image %s level %s from level %s",
                  index, image.id, self.level, self.base_level)
-        planes = await downsample(get_reader(), image, self.base_level, t, c, z, y, x, self.steps, {self.steps})
+        planes = await downsample(base_reader(), image, self.base_level, t, c, z, y, x, self.steps, {self.steps})
         plane = planes[self.steps]
         out = np.zeros(self.chunks, self.dtype)
         out[0, 0, 0, : plane.shape[0], : plane.shape[1]] = plane

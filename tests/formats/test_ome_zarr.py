@@ -261,9 +261,10 @@ def test_not_an_image_group(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", [FormatV04(), FormatV05()], ids=["v0.4", "v0.5"])
-def test_plates_are_unsupported(fmt, tmp_path):
+def test_plate_without_its_wells_is_refused(fmt, tmp_path):
+    # plates are read by formats/ome_zarr_plate.py (tests/plates/); a listed well that is absent is an error
     root = tmp_path / "plate.zarr"
     group = zarr.open_group(root, mode="w", zarr_format=fmt.zarr_format)
     write_plate_metadata(group, ["A"], ["1"], ["A/1"], fmt=fmt)
-    with pytest.raises(UnsupportedFormat, match="HCS plates are not supported yet"):
+    with pytest.raises(FormatError, match="no well group"):
         read(root)

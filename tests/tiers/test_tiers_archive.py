@@ -125,7 +125,7 @@ def test_import_records_classes_and_explains_archived_tiffs(tmp_path, s3, bucket
 
 def test_zarr_with_archived_chunks_imports_from_its_metadata(tmp_path, s3, bucket, import_urls_sync, restore):
     data = smooth_array((1, 1, 128, 128), seed=6)
-    write_ome_zarr_v04(tmp_path / "z.zarr", data[0], chunks=(1, 1, 64, 64))
+    write_ome_zarr_v04(tmp_path / "z.zarr", data, chunks=(1, 1, 64, 64))
     is_metadata = lambda key: key.rsplit("/", 1)[-1].startswith(".z")  # noqa: E731
     url = put_tree(s3, bucket, tmp_path / "z.zarr", "z.zarr", lambda k: "STANDARD" if is_metadata(k) else "GLACIER")
     (result,) = import_urls_sync([url])

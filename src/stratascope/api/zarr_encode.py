@@ -188,11 +188,12 @@ async def chunk_bytes(image: ImageRecord, served: ServedLevel, index: tuple[int,
 async def _passthrough(image: ImageRecord, served: ServedLevel, index: tuple[int, ...]) -> bytes | None:
     reader = get_reader()
     codec = reader.codec(image, served.level)
-    location = await codec.locate(tuple(index), reader.fetch)
+    fetch = reader.fetch_for(image)
+    location = await codec.locate(tuple(index), fetch)
     if location is None:
         return None
     try:
-        return bytes(await reader.fetch(location.url, location.start, location.end, location.version))
+        return bytes(await fetch(location.url, location.start, location.end, location.version))
     except ObjectNotFound:
         if getattr(codec, "missing_object_is_fill", False) and location.start is None:
             return None  # an unwritten chunk object: Zarr's fill value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,10 @@ def _build_engine(url: str, read_only: bool) -> Engine:
             if not Path(database).exists():
                 raise CatalogueError(f"catalogue {database} does not exist (read-only mode cannot create it)")
             url = f"sqlite:///file:{database}?mode=ro&uri=true"
+            if not os.access(Path(database).parent, os.W_OK) and not Path(database + "-wal").exists():
+                # read-only media (a ro mount, a snapshot): SQLite cannot create the WAL's -shm
+                # file there and refuses to open; with no -wal nobody writes it, so it is immutable
+                url += "&immutable=1"
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         if not read_only:

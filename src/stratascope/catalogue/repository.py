@@ -419,13 +419,18 @@ def _container(session: Session, kind: str, ident: str) -> Project | Dataset:
 
 
 def set_visibility(kind: str, ident: str, *, public: bool | None = None, group_id: int | None = None,
-                   clear_group: bool = False) -> int:
+                   clear_group: bool = False, inherit: bool = False) -> int:
     """Mark a project/dataset public or private and/or give it to a group; returns its id.
 
-    For a dataset, `public=None` with `clear_group` resets both to "as the project"."""
+    `inherit` makes a dataset's visibility "as its project" again; `clear_group` removes the owner
+    (for a dataset: the project's group applies again)."""
     with session_scope(write=True) as session:
         row = _container(session, kind, ident)
-        if public is not None:
+        if inherit:
+            if kind != "dataset":
+                raise ValueError("only a dataset can inherit its visibility (from its project)")
+            row.public = None
+        elif public is not None:
             row.public = public
         if group_id is not None or clear_group:
             row.group_id = group_id

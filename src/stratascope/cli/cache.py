@@ -157,12 +157,27 @@ async def _warm(jobs: list, fetch, on_chunk) -> list[str]:
     return errors
 
 
+def _warm_on_dask(jobs: list, scheduler: str | None, workers: int | None, on_chunks) -> tuple:
+    from ..jobs import JobError, dask_client, warm_on_cluster
+
+    try:
+        with dask_client(scheduler, workers) as client:
+            return warm_on_cluster(jobs, client, on_chunks)
+    except JobError as exc:
+        fail(str(exc))
+
+
 @cache_app.command("warm")
 def warm_command(
     target: Annotated[str, typer.Argument(help="Image id, or a URL prefix matching catalogued images' URLs.")],
     levels: Annotated[str | None, typer.Option(help="Resolution levels to warm, e.g. 0,1 (default: all).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Run on this Dask cluster (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Run on a local Dask cluster of N processes.", min=1)] = None,
 ) -> None:
-    """Read every chunk of the given levels through the cache tier, so later reads skip the archive."""
+    """Read every chunk of the given levels through the cache tier, so later reads skip the archive.
+
+    With --workers or --scheduler the chunks are read by the workers of a Dask cluster, which
+    must use the same cache tier as the servers (docs/deployment.md)."""
     from ..cachetier import get_cache
     from ..pixels.fetch import CachedFetch
     from ..storage import SOURCE_REQUESTS
@@ -185,8 +200,11 @@ def warm_command(
     task = progress.add_task(f"warming {len(records)} image(s)", total=total)
     before = SOURCE_REQUESTS.snapshot()
     with progress:
-        errors = asyncio.run(_warm(jobs, CachedFetch(cache=cache), lambda: progress.advance(task)))
-    cost = SOURCE_REQUESTS.snapshot() - before
+        if scheduler or workers:
+            errors, cost = _warm_on_dask(jobs, scheduler, workers, lambda n: progress.advance(task, n))
+        else:
+            errors = asyncio.run(_warm(jobs, CachedFetch(cache=cache), lambda: progress.advance(task)))
+            cost = SOURCE_REQUESTS.snapshot() - before
     for message in errors[:20]:
         typer.echo(f"error: {message}", err=True)
     stats = cache.stats()

@@ -30,9 +30,13 @@ def import_command(
     name: Annotated[str | None, typer.Option(help="Name for the image (single-image imports only).")] = None,
     screen: Annotated[str | None, typer.Option(help="Screen to file HCS plates under.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per image.")] = False,
+    scheduler: Annotated[str | None, typer.Option(help="Run on this Dask cluster (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Run on a local Dask cluster of N processes.", min=1)] = None,
 ) -> None:
     """Register images in place (metadata only; pixels stay where they are).
 
+    By default this process imports (concurrently); with --workers or --scheduler one Dask task
+    per image runs on a cluster that uses the same catalogue and cache tier (docs/deployment.md).
     Exit status 0 when every image imported (or was unchanged), 1 when any failed.
     """
     from ..ingest.derived import make_derived_async
@@ -58,12 +62,25 @@ def import_command(
                                    markup=False, highlight=False)
 
     with progress:
-        results = asyncio.run(import_urls(urls, options, on_candidates, on_result))
+        if scheduler or workers:
+            results = _import_on_dask(urls, options, scheduler, workers, on_candidates, on_result)
+        else:
+            results = asyncio.run(import_urls(urls, options, on_candidates, on_result))
     failed = sum(r.status == "failed" for r in results)
     if not as_json:
         counts = {s: sum(r.status == s for r in results) for s in ("imported", "updated", "unchanged", "failed")}
         typer.echo(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to import", err=True)
     raise typer.Exit(1 if failed else 0)
+
+
+def _import_on_dask(urls, options, scheduler, workers, on_candidates, on_result) -> list:
+    from ..jobs import JobError, dask_client, import_on_cluster
+
+    try:
+        with dask_client(scheduler, workers) as client:
+            return import_on_cluster(urls, options, client, on_candidates, on_result)
+    except JobError as exc:
+        fail(str(exc))
 
 
 def _size(record) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES: list[str] = ["serve", "cache", "check", "verify", "catalogue_cmd", "restore"]
+MODULES: list[str] = ["serve", "cache", "check", "verify", "catalogue_cmd", "restore", "users"]
 
 
 def register(app) -> None:

@@ -62,9 +62,21 @@ MAX_SHARD_INDEX_BYTES = 64 * 2**20
 _COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
 
 
+#: what hostile metadata of a shape no explicit check anticipated raises (found by fuzzing,
+#: tests/hostile/): reported as FormatError so import says "failed" with a clear reason
+_MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError)
+
+
 async def read_ome_zarr(url: str, reader=SOURCE) -> list[ImageSpec] | PlateSpec:
     """Every image of the OME-Zarr group at `url` (one, or one per bioformats2raw series),
     or, for an HCS plate, the plate with its field images (formats/ome_zarr_plate.py)."""
+    try:
+        return await _read_ome_zarr(url, reader)
+    except _MALFORMED as exc:
+        raise FormatError(f"{url}: malformed OME-Zarr metadata ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+async def _read_ome_zarr(url: str, reader) -> list[ImageSpec] | PlateSpec:
     root = reader.locate(url)
     ome, zarr_format, source = await _read_group(root, reader, None)
     if "plate" in ome:

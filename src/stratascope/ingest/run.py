@@ -171,13 +171,12 @@ async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportR
     return results
 
 
-async def import_urls(
-    urls: list[str], options: ImportOptions | None = None,
-    on_candidates: Callable[[int], None] | None = None,
-    on_result: Callable[[ImportResult], None] | None = None,
-) -> list[ImportResult]:
-    """Import every image under `urls`; results in discovery order."""
-    options = options or ImportOptions()
+async def plan_import(
+    urls: list[str], options: ImportOptions, on_result: Callable[[ImportResult], None] | None = None,
+) -> tuple[list[tuple[Candidate, bool]], list[ImportResult]]:
+    """Discover the candidates under `urls` and prepare shared catalogue rows (project, dataset,
+    screen) once, before any image is registered; returns (work, failures). Shared by the
+    in-process import below and the Dask one (stratascope.jobs), which runs the work elsewhere."""
     if get_settings().read_only:  # refuse before reading anything
         message = ("read-only mode (serve --read-only / STRATASCOPE_READ_ONLY=1): import would change the "
                    "catalogue; run it without read-only mode")
@@ -185,7 +184,7 @@ async def import_urls(
         for result in refused:
             if on_result:
                 on_result(result)
-        return refused
+        return [], refused
     work: list[tuple[Candidate, bool]] = []
     failed: list[ImportResult] = []
     for url in urls:
@@ -201,14 +200,25 @@ async def import_urls(
                 on_result(result)
             continue
         work.extend((cand, not listed) for cand in candidates)
-    if on_candidates:
-        on_candidates(len(work))
     if work:
         await asyncio.to_thread(catalogue.ensure_dataset, options.project, options.dataset)
         if options.screen:
             from ..catalogue.plates import ensure_screen
 
             await asyncio.to_thread(ensure_screen, options.screen)
+    return work, failed
+
+
+async def import_urls(
+    urls: list[str], options: ImportOptions | None = None,
+    on_candidates: Callable[[int], None] | None = None,
+    on_result: Callable[[ImportResult], None] | None = None,
+) -> list[ImportResult]:
+    """Import every image under `urls`; results in discovery order."""
+    options = options or ImportOptions()
+    work, failed = await plan_import(urls, options, on_result)
+    if on_candidates:
+        on_candidates(len(work))
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
     async def one(candidate: Candidate, single: bool) -> list[ImportResult]:

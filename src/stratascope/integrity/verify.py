@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 from .. import catalogue
-from ..catalogue.repository import mark_verified, source_urls_under
 from ..catalogue.records import ImageRecord
+from ..catalogue.repository import mark_verified, source_urls_under
 from ..storage import SOURCE, SourceReader
 from . import unregistered
 from .compare import CHANGED, ERROR, MISSING, OK, UNREGISTERED, ObjectResult, compare, failed, missing

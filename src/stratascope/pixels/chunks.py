@@ -32,6 +32,7 @@ class ByteRange:
 
 #: fetch(url, start, end, version) -> bytes; start=None reads the whole object,
 #: start<0 with end=None reads the last -start bytes. May raise storage errors.
+#: The reader's own fetches also take `generation=` (the image revision) for cache keys.
 Fetch = Callable[[str, "int | None", "int | None", "str | None"], Awaitable[bytes]]
 
 

@@ -24,7 +24,8 @@ class SourceFetch:
     def __init__(self, reader: SourceReader = SOURCE):
         self.reader = reader
 
-    async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None) -> bytes:
+    async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None,
+                       generation: str | None = None) -> bytes:
         if start is None:
             return await self.reader.get(url, version=version)
         if start < 0 and end is None:
@@ -61,12 +62,15 @@ class CachedFetch:
         self._cache = cache
 
     @staticmethod
-    def key(url: str, start: int | None, end: int | None, version: str | None) -> str:
+    def key(url: str, start: int | None, end: int | None, version: str | None, generation: str | None = None) -> str:
+        # `generation` (the image revision) keeps bytes cached before a re-import from being
+        # served after it when an unversioned object was overwritten in place
         kind = "shardindex" if start is not None and start < 0 and end is None else "chunk"
-        digest = hashlib.sha256(f"{url}|{start}|{end}|{version or ''}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{url}|{start}|{end}|{version or ''}|{generation or ''}".encode()).hexdigest()
         return f"{kind}/{digest}"
 
-    async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None) -> bytes:
+    async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None,
+                       generation: str | None = None) -> bytes:
         try:
             # opening may scan an existing folder: never on the event loop
             cache = self._cache or opened_cache() or await asyncio.to_thread(get_cache)
@@ -75,7 +79,7 @@ class CachedFetch:
             return await self.inner(url, start, end, version)
         if not cache.enabled:
             return await self.inner(url, start, end, version)
-        key = self.key(url, start, end, version)
+        key = self.key(url, start, end, version, generation)
         kind = key.split("/", 1)[0]
         expected = None if start is None else (-start if end is None else end - start)
         try:

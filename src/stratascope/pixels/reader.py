@@ -135,12 +135,13 @@ class PixelReader:
         future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            location = await codec.locate(idx, self.fetch)
+            fetch = self.fetch_for(image)
+            location = await codec.locate(idx, fetch)
             if location is None:
                 array = codec.fill(idx)
             else:
                 try:
-                    data = await self.fetch(location.url, location.start, location.end, location.version)
+                    data = await fetch(location.url, location.start, location.end, location.version)
                 except ObjectNotFound:
                     # Zarr writers skip chunks that are all fill value: an absent object is not an error
                     if not (getattr(codec, "missing_object_is_fill", False) and location.start is None):
@@ -156,6 +157,15 @@ class PixelReader:
             raise
         finally:
             self._inflight.pop(key, None)
+
+    def fetch_for(self, image: ImageRecord) -> Fetch:
+        """The fetch bound to this image's revision, so cached bytes never outlive a re-import."""
+        tag = image.cache_tag
+
+        async def fetch(url, start, end, version=None):
+            return await self.fetch(url, start, end, version, generation=tag)
+
+        return fetch
 
     async def read_region(
         self, image: ImageRecord, level: int, *, t: int = 0, z: int = 0, c: int | Sequence[int] | None = None,

@@ -1,12 +1,15 @@
-// The home page: projects → datasets → images (thumbnails), name search, metadata panel.
-// Where the user is lives in the URL hash (#project=1&dataset=2&image=3 or #q=name&image=3),
-// so the back button and shared links work.
+// The home page: projects → datasets → images (thumbnails), screens → plates → plate grid,
+// name search, metadata panel. Where the user is lives in the URL hash (#project=1&dataset=2&image=3,
+// #screen=1&plate=2&field=0&image=3 or #q=name&image=3), so the back button and shared links work.
 import { api, thumbnailUrl, viewerUrl } from './api.js';
 import { h, clear, debounce } from './dom.js';
 import { renderMeta } from './meta.js';
+import { showPlateGrid, showPlates, showScreens } from './plates.js';
 
 const el = {
   projects: document.getElementById('projects'),
+  screens: document.getElementById('screens'),
+  datasetsTitle: document.getElementById('datasets-title'),
   datasets: document.getElementById('datasets'),
   images: document.getElementById('images'),
   imagesTitle: document.getElementById('images-title'),
@@ -17,13 +20,14 @@ const el = {
 
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
-  const num = (k) => (p.has(k) && /^\d+$/.test(p.get(k)) ? Number(p.get(k)) : null);
-  return { project: num('project'), dataset: num('dataset'), image: num('image'), q: p.get('q') || '' };
+  const num = (k) => (p.has(k) && /^-?\d+$/.test(p.get(k)) ? Number(p.get(k)) : null);
+  return { project: num('project'), dataset: num('dataset'), image: num('image'), q: p.get('q') || '',
+    screen: num('screen'), plate: num('plate'), field: num('field') };
 }
 
 function writeHash(state) {
   const p = new URLSearchParams();
-  for (const key of ['q', 'project', 'dataset', 'image']) if (state[key]) p.set(key, state[key]);
+  for (const key of ['q', 'project', 'dataset', 'screen', 'plate', 'field', 'image']) if (state[key]) p.set(key, state[key]);
   const next = `#${p}`;
   if (location.hash !== next) history.pushState(null, '', next);
   show(state);
@@ -48,9 +52,17 @@ async function showProjects(state) {
       () => writeHash({ project: p['@id'] }), 'project', p['@id']))
       : h('li', { class: 'hint' }, 'No projects yet: import some images (stratascope import URL)'));
   } catch (err) { clear(el.projects, errorItem(err)); }
+  try {
+    await showScreens(el.screens, state, writeHash);
+  } catch (err) { clear(el.screens, errorItem(err)); }
 }
 
 async function showDatasets(state) {
+  el.datasetsTitle.textContent = state.screen ? 'Plates' : 'Datasets';
+  if (state.screen) {
+    try { await showPlates(el.datasets, state, writeHash); } catch (err) { clear(el.datasets, errorItem(err)); }
+    return;
+  }
   if (!state.project) { clear(el.datasets, h('li', { class: 'hint' }, 'Choose a project')); return; }
   try {
     const { data } = await api.datasets(state.project);
@@ -72,6 +84,10 @@ function imageCard(image, state) {
 async function showImages(state) {
   let images;
   try {
+    if (state.plate && !state.q) {
+      await showPlateGrid(el.images, el.imagesTitle, state, writeHash);
+      return;
+    }
     if (state.q) {
       el.imagesTitle.textContent = `Images named like “${state.q}”`;
       images = (await api.search(state.q)).data;
@@ -97,14 +113,18 @@ async function showMeta(state) {
 async function show(state) {
   const prev = shown;
   shown = state;
-  el.searchInput.value = state.q;
+  el.searchInput.value = state.q || '';
   const tasks = [];
-  if (prev.project !== state.project || !prev.loaded) tasks.push(showProjects(state));
-  if (prev.project !== state.project || prev.dataset !== state.dataset || !prev.loaded) tasks.push(showDatasets(state));
-  if (prev.dataset !== state.dataset || prev.q !== state.q || !prev.loaded) {
+  const containerMoved = prev.project !== state.project || prev.screen !== state.screen;
+  if (containerMoved || !prev.loaded) tasks.push(showProjects(state));
+  if (containerMoved || prev.dataset !== state.dataset || prev.plate !== state.plate || !prev.loaded) {
+    tasks.push(showDatasets(state));
+  }
+  if (prev.dataset !== state.dataset || prev.plate !== state.plate || prev.field !== state.field || prev.q !== state.q
+      || !prev.loaded) {
     tasks.push(showImages(state));
   } else if (prev.image !== state.image) { // same grid: move the selection only
-    for (const card of el.images.querySelectorAll('.card')) {
+    for (const card of el.images.querySelectorAll('.card, .well[data-image-id]')) {
       card.classList.toggle('selected', Number(card.dataset.imageId) === state.image);
     }
   }

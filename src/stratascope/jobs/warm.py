@@ -1,0 +1,106 @@
+"""Cache warming on a Dask cluster: every chunk of the chosen levels read through the
+workers' cache tier, in slices of a level's chunk grid (one task per slice).
+
+Workers need the source stores and the cache tier, not the catalogue: the client sends
+each level's manifest once (scattered) and tasks read chunks by index. The cache tier must
+be the one the servers use — one folder on this machine for a local cluster, an
+object-store prefix for workers on other machines (`check_workers` refuses otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import uuid
+from collections.abc import Callable
+
+from ..storage import SOURCE_REQUESTS, RequestCounts
+from .cluster import check_workers
+
+CHUNKS_PER_TASK = 2048
+TASK_CONCURRENCY = 16
+
+
+def _grid(level) -> list[int]:
+    return [math.ceil(s / c) for s, c in zip(level.shape, level.chunks)]
+
+
+async def _warm_slice(image_id: int, level_no: int, level, start: int, stop: int) -> list[str]:
+    from ..cachetier import get_cache
+    from ..pixels.fetch import CachedFetch
+    from ..pixels.reader import make_codec
+    from ..storage import ObjectNotFound
+
+    cache = await asyncio.to_thread(get_cache)
+    if not cache.enabled:
+        return [f"image {image_id} level {level_no}: the cache tier is disabled on this worker"]
+    fetch, codec = CachedFetch(cache=cache), make_codec(level)
+    errors: list[str] = []
+    semaphore = asyncio.Semaphore(TASK_CONCURRENCY)
+
+    async def one(idx: tuple[int, ...]) -> None:
+        async with semaphore:
+            try:
+                location = await codec.locate(idx, fetch)
+                if location is not None:
+                    await fetch(location.url, location.start, location.end, location.version)
+            except ObjectNotFound:
+                if not getattr(codec, "missing_object_is_fill", False):
+                    errors.append(f"image {image_id} level {level_no} chunk {idx}: source object missing")
+            except Exception as exc:
+                errors.append(f"image {image_id} level {level_no} chunk {idx}: {exc}")
+
+    indices = itertools.islice(itertools.product(*(range(n) for n in _grid(level))), start, stop)
+    await asyncio.gather(*(one(idx) for idx in indices))
+    await asyncio.to_thread(cache.flush)  # hit counts and access times reach the shared index now
+    return errors
+
+
+def warm_slice_task(image_id: int, level_no: int, level, start: int, stop: int) -> tuple[int, list[str]]:
+    """Runs in a worker: (chunks visited, error messages)."""
+    return stop - start, asyncio.run(_warm_slice(image_id, level_no, level, start, stop))
+
+
+def _source_counts() -> RequestCounts:
+    return SOURCE_REQUESTS.snapshot()
+
+
+def _total(per_worker_before: dict, per_worker_after: dict) -> RequestCounts:
+    total = RequestCounts()
+    for address, after in per_worker_after.items():
+        before = per_worker_before.get(address, RequestCounts())
+        delta = after - before
+        total = RequestCounts({op: total.requests[op] + n for op, n in delta.requests.items()},
+                              total.bytes_read + delta.bytes_read)
+    return total
+
+
+def warm_on_cluster(jobs: list, client, on_chunks: Callable[[int], None] | None = None) -> tuple[list[str], RequestCounts]:
+    """Warm every (ImageRecord, level number) in `jobs` on the cluster's workers; returns the
+    error messages and the source requests the workers made for it."""
+    from distributed import as_completed
+
+    check_workers(client, needs=("cache_url",))
+    run = uuid.uuid4().hex[:8]
+    before = client.run(_source_counts)
+    futures = []
+    for record, level_no in jobs:
+        level = record.levels[level_no]
+        [shared] = client.scatter([level], broadcast=False, hash=False)  # a TIFF manifest is sent once
+        total = math.prod(_grid(level))
+        for start in range(0, total, CHUNKS_PER_TASK):
+            stop = min(start + CHUNKS_PER_TASK, total)
+            futures.append(client.submit(warm_slice_task, record.id, level_no, shared, start, stop,
+                                         key=f"warm-{run}-{record.id}-{level_no}-{start}"))
+    errors: list[str] = []
+    for future in as_completed(futures):
+        try:
+            done, task_errors = future.result()
+        except Exception as exc:  # a worker died: report, keep going with the other slices
+            done, task_errors = 0, [f"Dask task {future.key} failed: {type(exc).__name__}: {exc}"]
+        errors.extend(task_errors)
+        if on_chunks:
+            on_chunks(done)
+        future.release()
+    return errors, _total(before, client.run(_source_counts))

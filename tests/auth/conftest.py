@@ -1,0 +1,66 @@
+"""A catalogue with a public and a private project, three users and their API tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from stratascope.auth import store
+from stratascope.catalogue import repository
+
+
+@dataclass
+class World:
+    public_image: int
+    private_image: int
+    orphan_image: int
+    public_project: int
+    private_project: int
+    public_dataset: int
+    private_dataset: int
+    tokens: dict[str, str] = field(default_factory=dict)  # user name -> API token
+
+
+def _write(path, seed):
+    from support.samples import smooth_array, write_ome_zarr_v04
+
+    write_ome_zarr_v04(path, smooth_array((2, 1, 128, 128), seed=seed))
+    return str(path)
+
+
+@pytest.fixture
+def world(tmp_path, import_urls_sync) -> World:
+    """Projects "Open" (public) and "Closed" (private, owned by lab-a); users admin (admin),
+    alice (member of lab-a, the owning group) and bob (member of lab-b); one image each, and
+    one image outside any dataset. Same pixels everywhere, so every route answers alike."""
+    public = import_urls_sync([_write(tmp_path / "open.zarr", 1)], project="Open", dataset="open-ds")[0]
+    private = import_urls_sync([_write(tmp_path / "closed.zarr", 2)], project="Closed", dataset="closed-ds")[0]
+    orphan = import_urls_sync([_write(tmp_path / "orphan.zarr", 3)])[0]
+    assert {public.status, private.status, orphan.status} == {"imported"}
+    lab_a, lab_b = store.add_group("lab-a"), store.add_group("lab-b")
+    assert lab_a != lab_b
+    store.add_user("admin", password="admin-password", admin=True)
+    store.add_user("alice", password="alice-password")
+    store.add_user("bob", password="bob-password")
+    store.add_member("lab-a", "alice")
+    store.add_member("lab-b", "bob")
+    private_project = repository.set_visibility("project", "Closed", public=False, group_id=lab_a)
+    public_project = repository.set_visibility("project", "Open")
+    records = {r.id: r for r in repository.list_images()[0]}
+    return World(
+        public_image=public.id, private_image=private.id, orphan_image=orphan.id,
+        public_project=public_project, private_project=private_project,
+        public_dataset=records[public.id].dataset_id, private_dataset=records[private.id].dataset_id,
+        tokens={name: store.create_token(name) for name in ("admin", "alice", "bob")},
+    )
+
+
+@pytest.fixture
+def clients(client, world):
+    """One HTTP client per caller: anonymous, bob (other group), alice (owning group), admin."""
+
+    def as_user(name):
+        return {"Authorization": f"Bearer {world.tokens[name]}"} if name else {}
+
+    return {"anonymous": as_user(None), "bob": as_user("bob"), "alice": as_user("alice"), "admin": as_user("admin")}

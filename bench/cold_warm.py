@@ -257,7 +257,8 @@ def report(samples: dict, args, page_cache: bool) -> tuple[str, object]:
         ax.set_ylabel("median ms")
         ax.set_yscale("log")
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.suptitle(f"Cold reads through a delaying proxy ({mode})")
+    fig.subplots_adjust(wspace=0.3)
+    fig.suptitle(f"Cold reads through a delaying proxy: {mode}")
     return text, fig
 
 

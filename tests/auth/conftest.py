@@ -57,8 +57,8 @@ def world(tmp_path, import_urls_sync) -> World:
 
 
 @pytest.fixture
-def clients(client, world):
-    """One HTTP client per caller: anonymous, bob (other group), alice (owning group), admin."""
+def credentials(world):
+    """Request headers per caller: anonymous, bob (other group), alice (owning group), admin."""
 
     def as_user(name):
         return {"Authorization": f"Bearer {world.tokens[name]}"} if name else {}

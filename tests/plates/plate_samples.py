@@ -42,3 +42,39 @@ def write_plate(path: Path, version: str = "0.4", wells=None, fields: int = 2, n
                         storage_options=dict(chunks=(1, 16, 16)))
             truth[well_path].append(data[np.newaxis, :, np.newaxis])
     return truth
+
+
+def write_ome_tiff_plate(path: Path, wells=((0, 0), (1, 2)), fields: int = 2, shape=(2, 32, 48)) -> dict:
+    """An OME-TIFF plate: tifffile writes one OME Image per field, ome-types adds the Plate
+    (Wells with WellSamples naming those Images) to the OME-XML, tifffile.tiffcomment stores it.
+
+    Returns {(row, column): [(t, c, z, y, x) array per field]}."""
+    import tifffile
+    from ome_types import from_xml, to_xml
+    from ome_types.model import ImageRef, Plate, PlateAcquisition, Well, WellSample, WellSampleRef
+
+    truth: dict = {}
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for index, position in enumerate(wells):
+            truth[position] = []
+            for field in range(fields):
+                data = smooth_array(shape, dtype=np.uint8, seed=50 + 10 * index + field)
+                data[0, 0, 0] = index * 10 + field
+                tif.write(data, photometric="minisblack", metadata={"axes": "CYX", "Name": f"img{index}-{field}"})
+                truth[position].append(data[np.newaxis, :, np.newaxis])
+    ome = from_xml(tifffile.tiffcomment(path))
+    image_ids = iter(image.id for image in ome.images)
+    plate_wells, sample_ids, number = [], [], 0
+    for index, (row, column) in enumerate(wells):
+        samples = []
+        for _ in range(fields):
+            samples.append(WellSample(id=f"WellSample:{number}", index=number, image_ref=ImageRef(id=next(image_ids))))
+            sample_ids.append(samples[-1].id)
+            number += 1
+        plate_wells.append(Well(id=f"Well:{index}", row=row, column=column, well_samples=samples))
+    acquisition = PlateAcquisition(id="PlateAcquisition:3", name="run",
+                                   well_sample_refs=[WellSampleRef(id=i) for i in sample_ids])
+    ome.plates = [Plate(id="Plate:0", name="TIFF plate", rows=2, columns=3, row_naming_convention="letter",
+                        column_naming_convention="number", wells=plate_wells, plate_acquisitions=[acquisition])]
+    tifffile.tiffcomment(path, to_xml(ome).encode())
+    return truth

@@ -179,7 +179,9 @@ def test_private_screen_hides_its_plates_and_images(client, plate):
     well_id = plate["wells"]["A/1"].id
     urls = [f"/api/v0/m/screens/{sid}/", f"/api/v0/m/plates/{pid}/", f"/api/v0/m/wells/{well_id}/",
             f"/webgateway/plate/{pid}/", f"/webgateway/imgData/{image_id}/",
-            f"/webgateway/render_thumbnail/{image_id}/", f"/api/v0/m/images/{image_id}/"]
+            f"/webgateway/render_thumbnail/{image_id}/", f"/api/v0/m/images/{image_id}/",
+            f"/webgateway/render_image_region/{image_id}/0/0/?tile=0,0,0", f"/iiif/3/{image_id}/info.json",
+            f"/zarr/{image_id}.zarr/.zattrs", f"/view/{image_id}"]
     for who, headers, status in ((None, {}, 404), ("outsider", tokens["outsider"], 404),
                                  ("member", tokens["member"], 200), ("admin", tokens["admin"], 200)):
         for url in urls:

@@ -146,3 +146,40 @@ def test_bad_plate_metadata_is_refused(attrs, message, tmp_path, import_urls_syn
     results = import_urls_sync([str(tmp_path / "bad.zarr")])
     assert results[0].status == "failed" and message in results[0].error, results
     assert hcs.list_plates()[1] == 0
+
+
+def test_import_ome_tiff_plate_from_s3(tmp_path, upload, import_urls_sync):
+    from plate_samples import write_ome_tiff_plate
+
+    truth = write_ome_tiff_plate(tmp_path / "plate.ome.tif")
+    url = upload(tmp_path / "plate.ome.tif", "tiff/plate.ome.tif")
+    results = import_urls_sync([url], screen="TIFF screen")
+    assert [r.status for r in results] == ["imported"] * 4, results
+    plate = hcs.get_plate(results[0].plate_id)
+    assert (plate.name, plate.row_names, plate.column_names) == ("TIFF plate", ("A", "B"), ("1", "2", "3"))
+    assert plate.acquisitions[0]["id"] == 3 and plate.screen_name == "TIFF screen"
+    wells, total = hcs.list_wells(plate_id=plate.id)
+    assert total == 2
+    reader = get_reader()
+    for well in wells:
+        for sample in well.samples:
+            assert sample.acquisition == 3
+            image = catalogue.get_image(sample.image_id)
+            assert image.url == url and image.format == "ome-tiff"
+            got = _run(reader.read_region(image, 0, c=None))
+            np.testing.assert_array_equal(got, truth[(well.row, well.column)][sample.field_index][0, :, 0])
+
+
+def test_ome_tiff_plate_naming_a_missing_image_is_refused(tmp_path, import_urls_sync):
+    import tifffile
+    from ome_types import from_xml, to_xml
+    from plate_samples import write_ome_tiff_plate
+
+    path = tmp_path / "plate.ome.tif"
+    write_ome_tiff_plate(path, wells=((0, 0),), fields=1)
+    ome = from_xml(tifffile.tiffcomment(path))
+    ome.plates[0].wells[0].well_samples[0].image_ref.id = "Image:99"
+    tifffile.tiffcomment(path, to_xml(ome).encode())
+    results = import_urls_sync([str(path)])
+    assert results[0].status == "failed" and "Image:99" in results[0].error, results
+    assert catalogue.list_images()[1] == 0 and hcs.list_plates()[1] == 0

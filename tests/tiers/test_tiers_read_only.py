@@ -115,6 +115,15 @@ def _recorder(server, action: str) -> None:
     urllib.request.urlopen(request, timeout=10).read()
 
 
+def _entries(text: str) -> list[dict]:
+    """moto's recording: JSON objects, one per request (concurrent requests may share a line)."""
+    decoder, entries, at = json.JSONDecoder(), [], 0
+    while (at := len(text) - len(text[at:].lstrip())) < len(text):
+        entry, at = decoder.raw_decode(text, at)
+        entries.append(entry)
+    return entries
+
+
 @pytest.mark.parametrize("cache_on_s3", [False, True], ids=["cache-folder", "cache-bucket"])
 def test_source_store_is_never_written(recording_moto, tmp_path, monkeypatch, import_urls_sync, cache_on_s3):
     s3 = boto3_client(recording_moto.endpoint)
@@ -147,7 +156,7 @@ def test_source_store_is_never_written(recording_moto, tmp_path, monkeypatch, im
 
     _recorder(recording_moto, "stop-recording")
     with urllib.request.urlopen(f"{recording_moto.endpoint}/moto-api/recorder/download-recording") as answer:
-        recorded = [json.loads(line) for line in answer.read().decode().splitlines() if line.strip()]
+        recorded = _entries(answer.read().decode())
     s3_requests = [r for r in recorded if "/moto-api/" not in r["url"]]
     to_source = [r for r in s3_requests if "/source" in r["url"].split("?")[0]]
     assert len(to_source) >= 10  # the recorder saw the session

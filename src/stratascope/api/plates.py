@@ -23,6 +23,7 @@ from ..auth.web import viewer_of
 from ..catalogue import NotFound
 from ..catalogue import plates as hcs
 from ..catalogue.records import PlateGridCell, PlateRecord
+from ..formats.model import letter_label
 from .errors import ApiError, BadParameter
 
 router = APIRouter(prefix="/webgateway", tags=["webgateway"])
@@ -30,17 +31,6 @@ PlateId = Annotated[int, Path(ge=1, le=2**62)]
 Index = Annotated[int, Path(ge=0, le=2**31 - 1)]
 LAYOUTS = ("shrink", "trim", "expand")
 DEFAULT_LAYOUT = "expand"  # omero-web's omero.web.plate_layout default
-
-
-def letter_label(i: int) -> str:
-    """omero-py's _letterGridLabel: 0 -> 'A', 25 -> 'Z', 26 -> 'AA', 100 -> 'CW'."""
-    label = chr(ord("A") + i % 26)
-    i //= 26
-    while i > 0:
-        i -= 1
-        label = chr(ord("A") + i % 26) + label
-        i //= 26
-    return label
 
 
 def _labels(count: int, names: tuple[str, ...], naming: str) -> list:

@@ -128,6 +128,13 @@ def _chunk_indices(level) -> tuple[int, itertools.product]:
     return math.prod(grid), itertools.product(*(range(n) for n in grid))
 
 
+def _bind_generation(fetch, tag: str):
+    async def bound(url, start, end, version=None):
+        return await fetch(url, start, end, version, generation=tag)
+
+    return bound
+
+
 async def _warm(jobs: list, fetch, on_chunk) -> list[str]:
     """Fetch every chunk of every (image, level) in `jobs` through `fetch`; returns error messages."""
     from ..pixels.reader import make_codec
@@ -136,12 +143,12 @@ async def _warm(jobs: list, fetch, on_chunk) -> list[str]:
     errors: list[str] = []
     semaphore = asyncio.Semaphore(WARM_CONCURRENCY)
 
-    async def one(record, level_no, codec, idx):
+    async def one(record, level_no, codec, bound, idx):
         async with semaphore:
             try:
-                location = await codec.locate(idx, fetch)
+                location = await codec.locate(idx, bound)
                 if location is not None:
-                    await fetch(location.url, location.start, location.end, location.version)
+                    await bound(location.url, location.start, location.end, location.version)
             except ObjectNotFound:
                 if not getattr(codec, "missing_object_is_fill", False):
                     errors.append(f"image {record.id} level {level_no} chunk {idx}: source object missing")
@@ -150,10 +157,12 @@ async def _warm(jobs: list, fetch, on_chunk) -> list[str]:
             on_chunk()
 
     for record, level_no in jobs:
+        # the same cache keys as the pixel reader: bound to the image revision (PixelReader.fetch_for)
+        bound = _bind_generation(fetch, record.cache_tag)
         codec = make_codec(record.levels[level_no])
         _, indices = _chunk_indices(record.levels[level_no])
         while batch := list(itertools.islice(indices, 1024)):  # bounded memory for huge grids
-            await asyncio.gather(*(one(record, level_no, codec, idx) for idx in batch))
+            await asyncio.gather(*(one(record, level_no, codec, bound, idx) for idx in batch))
     return errors
 
 

@@ -145,3 +145,14 @@ class PlateSpec:
     description: str | None = None
     row_naming: str = "letter"  # OMERO's RowNamingConvention / ColumnNamingConvention
     column_naming: str = "number"
+
+
+def letter_label(i: int) -> str:
+    """A plate row/column letter as omero-py's _letterGridLabel: 0 -> 'A', 26 -> 'AA', 100 -> 'CW'."""
+    label = chr(ord("A") + i % 26)
+    i //= 26
+    while i > 0:
+        i -= 1
+        label = chr(ord("A") + i % 26) + label
+        i //= 26
+    return label

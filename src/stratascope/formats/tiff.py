@@ -42,7 +42,17 @@ from datetime import datetime
 import numpy as np
 
 from ..storage import SOURCE, StorageError
-from .model import ChannelSpec, FormatError, ImageSpec, LevelSpec, SourceObject, UnsupportedFormat, check_sizes
+from .model import (
+    ChannelSpec,
+    FormatError,
+    ImageSpec,
+    LevelSpec,
+    PlateSpec,
+    SourceObject,
+    UnsupportedFormat,
+    check_sizes,
+)
+from .ome_tiff_plate import has_plate, tiff_plate
 from .ome_xml import RGB_COLORS, RGB_NAMES, OmeImage, expand_channels, parse_ome_xml
 from .ranged_file import RangedFile
 
@@ -68,8 +78,9 @@ def load_manifest(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False)
 
 
-async def read_tiff(url: str, reader=SOURCE) -> list[ImageSpec]:
-    """Import a TIFF / OME-TIFF object: one ImageSpec per image, with tile manifests."""
+async def read_tiff(url: str, reader=SOURCE) -> list[ImageSpec] | PlateSpec:
+    """Import a TIFF / OME-TIFF object: one ImageSpec per image, with tile manifests, or the
+    plate (ome_tiff_plate.py) when its OME-XML describes one."""
     info = await reader.head(url)
     source = SourceObject(url=url, size=info.size, etag=info.etag, version=info.version,
                           last_modified=info.last_modified, storage_class=info.storage_class)
@@ -85,7 +96,13 @@ async def read_tiff(url: str, reader=SOURCE) -> list[ImageSpec]:
     log.debug("%s: parsed with %d ranged reads (%d bytes)", url, fileobj.requests, fileobj.transferred)
     # ome-types is slow to import (~10 s, once) and to parse: keep it off the event loop
     ome_images = await asyncio.to_thread(parse_ome_xml, omexml) if omexml else []
-    return _image_specs(parsed, ome_images, source, name)
+    ome_index: list[int | None] = []
+    specs = _image_specs(parsed, ome_images, source, name, ome_index)
+    if has_plate(omexml):
+        plate = await asyncio.to_thread(tiff_plate, omexml, specs, ome_index, source, url)
+        if plate is not None:
+            return plate
+    return specs
 
 
 # ----------------------------------------------------------------------------- thread side
@@ -399,7 +416,9 @@ def _plane_segments(level, key, planes: int, url: str):
 # ----------------------------------------------------------------------------- async side
 
 
-def _image_specs(parsed: list[dict], ome_images: list[OmeImage], source: SourceObject, name: str) -> list[ImageSpec]:
+def _image_specs(parsed: list[dict], ome_images: list[OmeImage], source: SourceObject, name: str,
+                 ome_index: list[int | None] | None = None) -> list[ImageSpec]:
+    """`ome_index`, if given, receives per spec the document position of its OME Image (or None)."""
     specs = []
     ome_cursor = 0
     for series in parsed:
@@ -409,6 +428,8 @@ def _image_specs(parsed: list[dict], ome_images: list[OmeImage], source: SourceO
         ome = None
         if series["kind"] == "ome":
             ome, ome_cursor = _match_ome(ome_images, ome_cursor, series["name"], H, W)
+        if ome_index is not None:
+            ome_index.append(ome_cursor - 1 if ome is not None else None)
         channels = series["channels"]
         if ome is not None:
             samples = series["levels"][0]["layout"]["samples"]

@@ -3,8 +3,8 @@
 After an image is registered (and its thumbnails made):
 
 (a) every source pyramid level whose plane is at most STRATASCOPE_OVERVIEW_MAX_SIDE px
-    (default 1024) on its long side has its chunks read through the read-through chunk
-    cache (`CachedFetch`), so later reads of those levels cost no source request;
+    (default 1024) on its long side has its chunks read through the serving reader's
+    read-through chunk cache (`CachedFetch`, same keys), so later reads cost no source request;
 (b) if even the coarsest source level is larger than that (a TIFF without pyramid, a
     pyramid that stops early), new levels are computed: 2x, 4x, ... block-mean
     downsamplings of the coarsest source level, down to the first one within the
@@ -143,7 +143,7 @@ async def store_overview_planes(image, base: int, steps: int, keep: list[int], f
 
 async def make_overviews(image_id: int) -> OverviewReport:
     """Prepare the overview levels of one registered image (see the module docstring)."""
-    from ..pixels.fetch import CachedFetch
+    from ..pixels import get_reader
 
     report = OverviewReport()
     cache = get_cache()
@@ -154,7 +154,8 @@ async def make_overviews(image_id: int) -> OverviewReport:
     limit = max_side()
     planes = plan_planes(image, max_planes())
     report.planes = len(planes)
-    fetch = CachedFetch(cache=cache)
+    # the serving reader's own fetch for this image: the same cache keys its later reads use
+    fetch = get_reader().fetch_for(image)
     for i, level in enumerate(image.levels):
         if level.layout.get("kind") != "overview" and long_side(level) <= limit:
             report.warmed_chunks += await warm_source_level(image, i, planes, fetch)

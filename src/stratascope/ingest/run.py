@@ -159,16 +159,19 @@ async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportR
         plate_id, _, images = await asyncio.to_thread(register_plate, plate, screen=options.screen)
     except Exception as exc:
         return [ImportResult(None, plate.name, plate.url, "failed", _error_text(exc))]
-    results = []
-    for spec, (image_id, status) in zip(plate.images, images):
+    limit = asyncio.Semaphore(CONCURRENCY)  # a plate has hundreds of fields: derive in parallel, bounded
+
+    async def one(spec: ImageSpec, image_id: int, status: str) -> ImportResult:
         warning = None
         if options.after_register and status != "unchanged":
             try:
-                await options.after_register(image_id)
+                async with limit:
+                    await options.after_register(image_id)
             except Exception as exc:  # registered; only derived data is missing
                 warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
-        results.append(ImportResult(image_id, spec.name, spec.url, status, warning, plate_id))
-    return results
+        return ImportResult(image_id, spec.name, spec.url, status, warning, plate_id)
+
+    return list(await asyncio.gather(*(one(spec, i, s) for spec, (i, s) in zip(plate.images, images))))
 
 
 async def plan_import(

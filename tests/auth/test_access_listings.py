@@ -1,0 +1,67 @@
+"""Listings and counts only show what the caller may see; visibility can be changed per dataset."""
+
+from __future__ import annotations
+
+from stratascope.auth import store
+from stratascope.catalogue import repository
+
+
+def names(client, url, headers) -> list:
+    """Names of listed projects and datasets, ids of listed images (their names are all "image")."""
+    body = client.get(url, headers=headers).json()
+    assert body["meta"]["totalCount"] == len(body["data"]), body["meta"]
+    if "/images/" in url:
+        return sorted(item.get("@id", item.get("id")) for item in body["data"])
+    return sorted(item["Name"] for item in body["data"])
+
+
+def test_json_api_listings_exclude_hidden_objects(client, world, credentials):
+    everyone = {"anonymous": False, "bob": False, "alice": True, "admin": True}
+    for who, sees in everyone.items():
+        headers = credentials[who]
+        assert names(client, "/api/v0/m/projects/", headers) == (["Closed", "Open"] if sees else ["Open"]), who
+        assert names(client, "/api/v0/m/datasets/", headers) == (["closed-ds", "open-ds"] if sees else ["open-ds"])
+        images = sorted([world.public_image, world.orphan_image] + ([world.private_image] if sees else []))
+        assert names(client, "/api/v0/m/images/", headers) == images, who
+        assert names(client, "/viewer-api/images/", headers) == images, who
+        # filtering by a hidden parent gives what a missing parent gives: nothing
+        expected = [world.private_image] if sees else []
+        assert names(client, f"/api/v0/m/images/?dataset={world.private_dataset}", headers) == expected, who
+        assert names(client, f"/api/v0/m/images/?project={world.private_project}", headers) == expected, who
+        assert names(client, f"/api/v0/m/datasets/?project={world.private_project}", headers) == (
+            ["closed-ds"] if sees else [])
+        assert names(client, f"/api/v0/m/projects/?dataset={world.private_dataset}", headers) == (
+            ["Closed"] if sees else [])
+
+
+def test_images_outside_any_dataset_are_public(client, world):
+    assert client.get(f"/webgateway/imgData/{world.orphan_image}/").status_code == 200
+
+
+def test_private_dataset_in_public_project_and_back(client, world, credentials):
+    repository.set_visibility("dataset", "open-ds", public=False)
+    image = f"/webgateway/imgData/{world.public_image}/"
+    store.add_user("carol", password="carol-password")  # a member of no group
+    carol = {"Authorization": f"Bearer {store.create_token('carol')}"}
+    assert client.get(image, headers=carol).status_code == 404
+    assert client.get(image, headers=credentials["admin"]).status_code == 200
+    # alice is in lab-a, which owns neither Open nor open-ds
+    assert client.get(image, headers=credentials["alice"]).status_code == 404
+    project = client.get(f"/api/v0/m/projects/{world.public_project}/?childCount=true", headers=carol).json()
+    assert project["data"]["omero:childCount"] == 0  # the hidden dataset is not counted
+    repository.set_visibility("dataset", "open-ds", group_id=store.group_id("lab-a"))
+    from stratascope import state
+
+    state.reset()  # the lookup cache keeps visibility for a few seconds (like re-imports)
+    assert client.get(image, headers=credentials["alice"]).status_code == 200
+    repository.set_visibility("dataset", "open-ds", inherit=True, clear_group=True)
+    state.reset()
+    assert client.get(image, headers=carol).status_code == 200
+
+
+def test_catalogue_calls_without_a_viewer_are_unrestricted(world):
+    """The CLI (the admin's tool) passes no viewer and keeps seeing everything."""
+    records, total = repository.list_images()
+    assert total == 3 and {r.id for r in records} == {world.public_image, world.private_image, world.orphan_image}
+    assert repository.get_image(world.private_image).id == world.private_image
+    assert repository.list_projects()[1] == 2

@@ -9,6 +9,7 @@ body, or stalls. stratascope talks to the proxy exactly as it would to S3.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import imagecodecs
@@ -145,19 +146,16 @@ def test_cache_tier_never_stores_a_truncated_or_reset_body(imported, moto_server
 
 def _assert_cache_tier_holds_only_true_bytes(image_id: int, moto_server) -> int:
     """Every chunk entry in the cache tier equals the source bytes it stands for."""
-    from support.moto_server import boto3_client
-
     from stratascope.storage import parse_url
+    from support.moto_server import boto3_client
 
     image = catalogue.get_image(image_id)
     tier = get_cache()
     s3 = boto3_client(moto_server.endpoint)
     expected: dict[str, tuple[str, int | None, int | None]] = {}
-    for level, spec in enumerate(image.levels):
+    for spec in image.levels:
         codec = make_codec(spec)
         grid = [range(-(-s // c)) for s, c in zip(spec.shape, spec.chunks)]
-        import itertools
-
         for idx in itertools.product(*grid):
             loc = asyncio.run(codec.locate(idx, _no_fetch))
             if loc is not None:

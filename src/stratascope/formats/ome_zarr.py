@@ -58,6 +58,7 @@ from .model import (
 from .zarr_codecs import ZarrArray, parse_zarr_v2, parse_zarr_v3
 
 MAX_SERIES = 10_000
+MAX_LEVELS = 64  # each level halves (or more): 64 covers any image that can exist
 MAX_SHARD_INDEX_BYTES = 64 * 2**20
 _COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
 
@@ -279,6 +280,8 @@ async def _read_image(location: Location, ome: dict, zarr_format: int, sources: 
         isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"].strip("/") for d in datasets
     ):
         raise FormatError(f"{what}: multiscales datasets must be a non-empty list of {{'path': ...}}")
+    if len(datasets) > MAX_LEVELS:  # else hostile metadata makes us read (and hold) one array per entry
+        raise FormatError(f"{what}: {len(datasets)} resolution levels, above the limit of {MAX_LEVELS}")
     arrays = await asyncio.gather(*(_read_array(location.child(d["path"]), zarr_format, reader) for d in datasets))
     ndim = len(arrays[0][0].shape)
     axes = _parse_axes(multiscale.get("axes"), ndim, what)

@@ -30,7 +30,6 @@ async def gather_channel_ranges(image) -> list[tuple[float, float]]:
 
 async def make_derived_async(image_id: int) -> None:
     from ..api.thumbnails import make_default_thumbnails
-
     from .overviews import make_overviews
 
     # overviews first: statistics and thumbnails then read the small levels, not the full plane

@@ -138,7 +138,12 @@ async def store_overview_planes(image, base: int, steps: int, keep: list[int], f
                  encode_chunk(plane[gy * CHUNK_SIDE:(gy + 1) * CHUNK_SIDE, gx * CHUNK_SIDE:(gx + 1) * CHUNK_SIDE]))
                 for gy in range(-(-plane.shape[0] // CHUNK_SIDE)) for gx in range(-(-plane.shape[1] // CHUNK_SIDE))
             ]
-            await asyncio.to_thread(lambda: [cache.put(key, data) for key, data in entries])
+            await asyncio.to_thread(_put_all, cache, entries)
+
+
+def _put_all(cache, entries: list[tuple[str, bytes]]) -> None:
+    for key, data in entries:
+        cache.put(key, data)
 
 
 async def make_overviews(image_id: int) -> OverviewReport:

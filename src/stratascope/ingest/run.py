@@ -34,7 +34,10 @@ class ImportResult:
     plate_id: int | None = None  # set for the fields of an HCS plate
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["plate_id"] is None:  # the JSON lines of plain images keep their five keys
+            del out["plate_id"]
+        return out
 
 
 @dataclass

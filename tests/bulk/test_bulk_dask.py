@@ -16,7 +16,6 @@ import pytest
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 pytest.importorskip("distributed")
-WARM_ARGS = os.environ.get("WARM_ARGS", "").split()
 
 
 def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -113,7 +112,7 @@ def test_cache_warming_on_cluster_fills_the_cache_tier(prefix, cluster, import_u
     get_cache().drop("shardindex/")
     state.reset()
 
-    warm = cli("cache", "warm", prefix, *WARM_ARGS)
+    warm = cli("cache", "warm", prefix, "--scheduler", cluster)
     assert warm.returncode == 0, warm.stderr
     assert "source requests" in warm.stderr
     stats = get_cache().stats()

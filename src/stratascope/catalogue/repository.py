@@ -407,7 +407,7 @@ def _container(session: Session, kind: str, ident: str) -> Project | Dataset:
     from .models import Screen
 
     model = {"project": Project, "dataset": Dataset, "screen": Screen}[kind]
-    row = session.get(model, int(ident)) if ident.isdigit() else None
+    row = session.get(model, int(ident)) if ident.isdigit() and len(ident) <= 18 else None
     if row is None:
         rows = session.scalars(select(model).where(model.name == ident)).all()
         if len(rows) > 1:

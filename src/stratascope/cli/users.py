@@ -6,8 +6,8 @@
   stratascope group member add|remove GROUP USER
   stratascope token create USER [--label L]                  stratascope token revoke USER
   stratascope project create NAME [--group G] [--private]
-  stratascope publish project|dataset ID_OR_NAME --public|--private
-  stratascope chown project|dataset ID_OR_NAME --group G     (--no-group: no owner / as the project)
+  stratascope publish project|dataset|screen ID_OR_NAME --public|--private   (dataset: or --inherit)
+  stratascope chown project|dataset|screen ID_OR_NAME --group G   (--no-group: no owner / as the project)
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ group_app.add_typer(member_app, name="member")
 class Kind(StrEnum):
     project = "project"
     dataset = "dataset"
+    screen = "screen"  # HCS: plates and their images follow their screen
 
 
 def register(app) -> None:
@@ -167,12 +168,12 @@ def project_create(name: str,
                + (f", group {group}" if group else ""))
 
 
-def publish_command(kind: Annotated[Kind, typer.Argument(help="project or dataset")],
+def publish_command(kind: Annotated[Kind, typer.Argument(help="project, dataset or screen")],
                     ident: Annotated[str, typer.Argument(metavar="ID_OR_NAME")],
                     public: Annotated[bool | None, typer.Option("--public/--private", help="Visibility.")] = None,
                     inherit: Annotated[bool, typer.Option("--inherit", help="Dataset: as its project.")] = False
                     ) -> None:
-    """Mark a project or dataset public (anyone, no login) or private (its group and admins)."""
+    """Mark a project, dataset or screen public (anyone, no login) or private (its group and admins)."""
     if (public is None) == (not inherit) or (inherit and kind is not Kind.dataset):
         fail("give exactly one of --public, --private (or --inherit for a dataset)", 2)
     object_id = _guard(repository.set_visibility, kind.value, ident, public=public, inherit=inherit)
@@ -180,12 +181,12 @@ def publish_command(kind: Annotated[Kind, typer.Argument(help="project or datase
     typer.echo(f"{kind.value} {object_id}: {state}")
 
 
-def chown_command(kind: Annotated[Kind, typer.Argument(help="project or dataset")],
+def chown_command(kind: Annotated[Kind, typer.Argument(help="project, dataset or screen")],
                   ident: Annotated[str, typer.Argument(metavar="ID_OR_NAME")],
                   group: Annotated[str | None, typer.Option(help="The new owning group.")] = None,
                   no_group: Annotated[bool, typer.Option("--no-group", help="No owner (dataset: as its project).")] = False,
                   ) -> None:
-    """Give a project or dataset to a group (whose members then see it even when private)."""
+    """Give a project, dataset or screen to a group (whose members then see it even when private)."""
     if (group is None) == (not no_group):
         fail("give exactly one of --group G or --no-group", 2)
     object_id = _guard(repository.set_visibility, kind.value, ident, group_id=_group_id(group), clear_group=no_group)

@@ -77,7 +77,8 @@ def plan_planes(image, cap: int) -> list[tuple[int, int, int]]:
     """(t, c, z) planes to prepare: every channel of the default plane first, up to `cap`."""
     t_n, c_n, z_n = image.levels[0].shape[:3]
     default = [(0, c, z_n // 2) for c in range(c_n)]
-    rest = (p for p in itertools.product(range(t_n), range(c_n), range(z_n)) if p not in set(default))
+    first = set(default)
+    rest = (p for p in itertools.product(range(t_n), range(c_n), range(z_n)) if p not in first)
     return list(itertools.islice(itertools.chain(default, rest), cap))
 
 

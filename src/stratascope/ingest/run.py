@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 
@@ -54,9 +55,16 @@ def check_allowed(url: str) -> None:
     allowed = get_settings().allowed_prefixes
     if not allowed:
         return
-    target = parse_url(url).url
+    location = parse_url(url)
+    target = location.url
+    if location.scheme == "file":  # a symlink under an allowed folder may point anywhere
+        target = "file:///" + os.path.realpath("/" + location.key).lstrip("/")
     for prefix in allowed:
-        base = parse_url(prefix).url.rstrip("/")
+        base_location = parse_url(prefix)
+        base = base_location.url.rstrip("/")
+        if base_location.scheme == "file":
+            base = "file:///" + os.path.realpath("/" + base_location.key).lstrip("/")
+            base = base.rstrip("/")
         if target == base or target.startswith(base + "/"):
             return
     raise NotAllowed(f"{url} is not under an allowed import prefix ({', '.join(allowed)})")

@@ -2,7 +2,9 @@
 workers' cache tier, in slices of a level's chunk grid (one task per slice).
 
 Workers need the source stores and the cache tier, not the catalogue: the client sends
-each level's manifest once (scattered) and tasks read chunks by index. The cache tier must
+each image record (with its manifests) once (scattered) and tasks read chunks by index
+through the pixel reader's own fetch, so the cache keys are exactly those a server uses
+(bound to the image revision). The cache tier must
 be the one the servers use — one folder on this machine for a local cluster, an
 object-store prefix for workers on other machines (`check_workers` refuses otherwise).
 """
@@ -26,16 +28,17 @@ def _grid(level) -> list[int]:
     return [math.ceil(s / c) for s, c in zip(level.shape, level.chunks)]
 
 
-async def _warm_slice(image_id: int, level_no: int, level, start: int, stop: int) -> list[str]:
+async def _warm_slice(record, level_no: int, start: int, stop: int) -> list[str]:
     from ..cachetier import get_cache
-    from ..pixels.fetch import CachedFetch
+    from ..pixels import get_reader
     from ..pixels.reader import make_codec
     from ..storage import ObjectNotFound
 
+    image_id, level = record.id, record.levels[level_no]
     cache = await asyncio.to_thread(get_cache)
     if not cache.enabled:
         return [f"image {image_id} level {level_no}: the cache tier is disabled on this worker"]
-    fetch, codec = CachedFetch(cache=cache), make_codec(level)
+    fetch, codec = get_reader().fetch_for(record), make_codec(level)
     errors: list[str] = []
     semaphore = asyncio.Semaphore(TASK_CONCURRENCY)
 
@@ -57,9 +60,9 @@ async def _warm_slice(image_id: int, level_no: int, level, start: int, stop: int
     return errors
 
 
-def warm_slice_task(image_id: int, level_no: int, level, start: int, stop: int) -> tuple[int, list[str]]:
+def warm_slice_task(record, level_no: int, start: int, stop: int) -> tuple[int, list[str]]:
     """Runs in a worker: (chunks visited, error messages)."""
-    return stop - start, asyncio.run(_warm_slice(image_id, level_no, level, start, stop))
+    return stop - start, asyncio.run(_warm_slice(record, level_no, start, stop))
 
 
 def _source_counts() -> RequestCounts:
@@ -84,14 +87,14 @@ def warm_on_cluster(jobs: list, client, on_chunks: Callable[[int], None] | None 
     check_workers(client, needs=("cache_url",))
     run = uuid.uuid4().hex[:8]
     before = client.run(_source_counts)
-    futures = []
+    futures, shared = [], {}
     for record, level_no in jobs:
-        level = record.levels[level_no]
-        [shared] = client.scatter([level], broadcast=False, hash=False)  # a TIFF manifest is sent once
-        total = math.prod(_grid(level))
+        if record.id not in shared:  # TIFF manifests can be large: each record is sent once
+            [shared[record.id]] = client.scatter([record], broadcast=False, hash=False)
+        total = math.prod(_grid(record.levels[level_no]))
         for start in range(0, total, CHUNKS_PER_TASK):
             stop = min(start + CHUNKS_PER_TASK, total)
-            futures.append(client.submit(warm_slice_task, record.id, level_no, shared, start, stop,
+            futures.append(client.submit(warm_slice_task, shared[record.id], level_no, start, stop,
                                          key=f"warm-{run}-{record.id}-{level_no}-{start}"))
     errors: list[str] = []
     for future in as_completed(futures):

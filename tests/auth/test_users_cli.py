@@ -1,0 +1,56 @@
+"""The admin's commands, as real processes: users, groups, tokens, publish, chown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from stratascope import state
+from stratascope.auth import store
+from stratascope.catalogue import repository
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stratascope", *args], capture_output=True, text=True,
+                          input=stdin, timeout=120)
+
+
+def test_user_group_token_publish_chown(import_urls_sync, tmp_path):
+    from support.samples import smooth_array, write_ome_zarr_v04
+
+    write_ome_zarr_v04(tmp_path / "a.zarr", smooth_array((1, 1, 64, 64)))
+    assert import_urls_sync([str(tmp_path / "a.zarr")], project="P", dataset="D")[0].status == "imported"
+
+    done = cli("user", "add", "alice", "--password-stdin", stdin="s3cret-pass\n")
+    assert done.returncode == 0, done.stderr
+    assert cli("user", "add", "alice", "--password-stdin", stdin="x\n").returncode == 1
+    assert cli("user", "add", "root", "--admin", "--no-password").returncode == 0
+    assert cli("group", "add", "lab").returncode == 0
+    assert cli("group", "member", "add", "lab", "alice").returncode == 0
+    missing = cli("group", "member", "add", "lab", "nobody")
+    assert missing.returncode == 1 and "no user 'nobody'" in missing.stderr
+    token = cli("token", "create", "alice")
+    assert token.returncode == 0 and token.stdout.strip().startswith("ssp_")
+    state.reset()
+    assert store.principal_for_token(token.stdout.strip()).name == "alice"
+    assert store.authenticate("alice", "s3cret-pass") is not None
+    listing = cli("user", "list", "--json")
+    assert '"name": "alice"' in listing.stdout and '"groups": ["lab"]' in listing.stdout
+
+    project_id = repository.list_projects()[0][0].id
+    assert cli("publish", "project", "P", "--private").returncode == 0
+    assert cli("chown", "project", str(project_id), "--group", "lab").returncode == 0
+    assert cli("chown", "project", "P", "--group", "nolab").returncode == 1
+    assert cli("publish", "project", "P").returncode == 2  # neither --public nor --private
+    assert cli("publish", "project", "nope", "--public").returncode == 1
+    state.reset()
+    alice, nobody = store.principal_for_token(token.stdout.strip()), store.principal_for_token("ssp_" + "x" * 40)
+    assert nobody is None
+    from stratascope.auth import ANONYMOUS
+
+    assert repository.list_images(viewer=ANONYMOUS)[1] == 0
+    assert repository.list_images(viewer=alice)[1] == 1
+    assert cli("project", "create", "Secret", "--group", "lab", "--private").returncode == 0
+    state.reset()
+    assert [p.name for p in repository.list_projects(viewer=ANONYMOUS)[0]] == []
+    assert sorted(p.name for p in repository.list_projects(viewer=alice)[0]) == ["P", "Secret"]

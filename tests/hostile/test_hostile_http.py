@@ -29,22 +29,14 @@ def test_no_operation_answers_5xx(sample_zarr, client):
     for operation in operations:
         started = time.monotonic()
         names = {p.name for p in operation.path_parameters}
-        real = {n: image_id for n in names if n in ("image_id", "identifier", "ref")}
+        known = {"image_id": image_id, "identifier": str(image_id), "ref": f"{image_id}.zarr"}
+        real = {n: v for n, v in known.items() if n in names}
         variants = [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, None)]
         if real:
             variants.append((GenerationMode.POSITIVE, real))
         for mode, fixed in variants:
-            strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
-
-            @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
-            @given(case=strategy)
-            def check(case, label=f"{operation.label} [{mode.value}]") -> None:
-                response = case.call()
-                if response.status_code >= 500:
-                    failures.append(f"{response.status_code} {label}: {case.as_curl_command()} -> {response.text[:200]}")
-
+            check = _checker(operation.as_strategy(generation_mode=mode, path_parameters=fixed),
+                             f"{operation.label} [{mode.value}]", failures)
             try:
                 check()
             except Unsatisfiable:  # e.g. no invalid input exists for an operation without parameters
@@ -52,3 +44,15 @@ def test_no_operation_answers_5xx(sample_zarr, client):
         timings[operation.label] = time.monotonic() - started
     print("slowest operations:", sorted(timings.items(), key=lambda kv: -kv[1])[:8])
     assert not failures, "\n".join(failures[:40])
+
+
+def _checker(strategy, label: str, failures: list[str]):
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def check(case) -> None:
+        response = case.call()
+        if response.status_code >= 500:
+            failures.append(f"{response.status_code} {label}: {case.as_curl_command()} -> {response.text[:200]}")
+
+    return check

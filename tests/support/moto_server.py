@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -26,8 +27,10 @@ class MotoServer:
     def start(self, log_path: Path | None = None) -> MotoServer:
         moto = Path(sys.executable).with_name("moto_server")
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        # moto's request recorder writes `moto_recording` into its working directory
+        workdir = Path(log_path).parent if log_path else Path(tempfile.mkdtemp(prefix="moto-"))
         self.process = subprocess.Popen(
-            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=subprocess.STDOUT
+            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=subprocess.STDOUT, cwd=workdir
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

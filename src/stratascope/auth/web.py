@@ -136,7 +136,7 @@ async def _credentials(request: Request) -> tuple[str, str]:
     if "application/json" in request.headers.get("content-type", ""):
         try:
             data = json.loads(body or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise ValueError("the login body is not valid JSON") from None
         data = data if isinstance(data, dict) else {}
     else:  # an HTML form (application/x-www-form-urlencoded)

@@ -15,6 +15,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
+from ..config import get_settings
 from ..ingest.discover import Candidate
 from ..ingest.run import ImportOptions, ImportResult, import_candidate, plan_import
 from .cluster import check_workers
@@ -39,7 +40,8 @@ def import_on_cluster(
     order (as the in-process import), reported through `on_result` as tasks finish."""
     from distributed import as_completed
 
-    check_workers(client)
+    if not get_settings().read_only:  # read-only: plan_import refuses every URL with its own message
+        check_workers(client)
     work, failed = asyncio.run(plan_import(urls, options, on_result))
     if on_candidates:
         on_candidates(len(work))

@@ -8,6 +8,9 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
+
+#: compressed formats: gzipping them again costs CPU on the tile path and saves nothing
+ALREADY_COMPRESSED = ("image/jpeg", "image/png", "image/webp", "image/tiff", "application/zip")
 from ..auth.web import AuthMiddleware
 from . import errors, metrics
 
@@ -25,7 +28,7 @@ def create_app() -> FastAPI:
     app.add_middleware(AuthMiddleware)
     # chunk bytes and downloads are compressed already: gzip would only add CPU and bytes
     app.add_middleware(GZipMiddleware, minimum_size=2048,
-                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream"))
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream", *ALREADY_COMPRESSED))
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
         allow_headers=["*"], expose_headers=["ETag", "Content-Length", "Content-Range"],

@@ -26,7 +26,7 @@ if [ -z "${STRATASCOPE_TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 
-workers=${PYTEST_WORKERS:-0}
+workers=${PYTEST_WORKERS:-2}
 args=(-q)
 if [ "$workers" != "0" ]; then
   args+=(-n "$workers")

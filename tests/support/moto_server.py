@@ -56,7 +56,15 @@ class MotoServer:
 
         with urllib.request.urlopen(self.endpoint + "/moto-api/recorder/download-recording") as resp:
             text = resp.read().decode()
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        # moto's threaded server may append two records without a newline between them
+        decoder, records, pos = json.JSONDecoder(), [], 0
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                return records
+            record, pos = decoder.raw_decode(text, pos)
+            records.append(record)
 
     def aws_env(self) -> dict[str, str]:
         return {

@@ -47,8 +47,8 @@ def _ints(value, what: str) -> tuple[int, ...]:
 
 def _numeric_dtype(name, what: str) -> np.dtype:
     try:
-        dtype = np.dtype(name) if isinstance(name, str) else None
-    except TypeError:
+        dtype = np.dtype(name) if isinstance(name, str) and len(name) <= 32 else None
+    except (TypeError, ValueError, SyntaxError):  # numpy parses some strings with ast (e.g. "u2,")
         dtype = None
     if dtype is None or dtype.kind not in NUMERIC_KINDS or dtype.shape:
         raise UnsupportedFormat(f"{what}: data type {name!r:.60} is not supported (numeric types only)")

@@ -54,42 +54,6 @@ bench: venv system-deps
 	$(PY) bench/cold_warm.py --quick
 	$(PY) bench/load.py --quick
 
-clean: also .venv and node_modules"
-
-uv:
-	@command -v uv >/dev/null 2>&1 || python$(PYTHON_VERSION) -m uv --version >/dev/null 2>&1 \
-	  || python$(PYTHON_VERSION) -m pip install --quiet uv \
-	  || python3 -m pip install --quiet uv
-
-venv: uv
-	$(UV) sync --frozen --python $(PYTHON_VERSION)
-
-system-deps:
-	scripts/install-system-deps.sh
-
-node-deps:
-	scripts/install-node-deps.sh
-
-test: venv system-deps node-deps
-	scripts/run-tests.sh $(PYTEST_ARGS)
-
-test-fast:
-	scripts/run-tests.sh $(PYTEST_ARGS)
-
-demo: venv
-	$(PY) -m stratascope.demo
-
-lint: venv
-	$(VENV)/bin/ruff check src tests bench
-
-fix: venv
-	$(VENV)/bin/ruff check --fix src tests bench
-
-bench: venv
-	@set -e; shopt -s nullglob; scripts=(bench/bench_*.py); \
-	if [ $${#scripts[@]} -eq 0 ]; then echo "no bench/bench_*.py yet"; fi; \
-	for script in "$${scripts[@]}"; do echo "== $$script"; $(PY) "$$script"; done
-
 clean:
 	rm -rf .pytest_cache .hypothesis .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +

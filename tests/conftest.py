@@ -56,31 +56,51 @@ def upload(s3, bucket):
 
 @pytest.fixture(autouse=True)
 def stratascope_home(tmp_path, monkeypatch):
-    """Every test gets its own catalogue and cache, and fresh process-wide state."""
+    """Every test gets its own catalogue and cache (services are built per test, from this)."""
     home = tmp_path / "stratascope-home"
     home.mkdir()
     monkeypatch.setenv("STRATASCOPE_HOME", str(home))
     monkeypatch.delenv("STRATASCOPE_DATABASE_URL", raising=False)
     monkeypatch.delenv("STRATASCOPE_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    from stratascope import state
-
-    state.reset()
     yield home
-    state.reset()
 
 
 @pytest.fixture
-def import_urls_sync():
-    """import_urls_sync([url, ...], **options) -> results (the same code path as the CLI)."""
+def make_services():
+    """make_services(**build_services options) -> Services from the environment as it is now;
+    every one made is closed at the end of the test."""
+    from stratascope.services import build_services
+
+    made = []
+
+    def _make(**options):
+        made.append(build_services(**options))
+        return made[-1]
+
+    yield _make
+    for services in made:
+        services.close()
+
+
+@pytest.fixture
+def services(make_services):
+    """The test's services (what create_app() and the CLI build), from the test's environment."""
+    return make_services()
+
+
+@pytest.fixture
+def import_urls_sync(services):
+    """import_urls_sync([url, ...], services=None, **options) -> results (the same code path as
+    the CLI), into the test's services unless others are given."""
     import asyncio
 
     from stratascope.ingest import ImportOptions, import_urls
     from stratascope.ingest.derived import make_derived_async
 
-    def _run(urls, **options):
+    def _run(urls, services_=None, **options):
         opts = ImportOptions(after_register=make_derived_async, **options)
-        return asyncio.run(import_urls(list(urls), opts))
+        return asyncio.run(import_urls(services_ or services, list(urls), opts))
 
     return _run
 
@@ -112,11 +132,12 @@ def sample_zarr(tmp_path, import_urls_sync, sample_zarr_folder):
 
 
 @pytest.fixture
-def client():
-    """An HTTP client speaking to the real app in-process (starlette TestClient over httpx)."""
+def client(services):
+    """An HTTP client speaking to the real app in-process (starlette TestClient over httpx),
+    over the test's services (so imports and the app share catalogue, cache and reader)."""
     from fastapi.testclient import TestClient
 
     from stratascope.api.app import create_app
 
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(services)) as test_client:
         yield test_client

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 
@@ -20,9 +19,21 @@ def _env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int | None = None) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    number = int(value) if value not in (None, "") else int(default)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def _auth_table(data: dict) -> dict:
+    section = dict(data.get("auth", {}))
+    for key, env in (("session_secret", "STRATASCOPE_SESSION_SECRET"), ("session_max_age", "STRATASCOPE_SESSION_MAX_AGE"),
+                     ("secure_cookie", "STRATASCOPE_SECURE_COOKIE")):
+        if os.environ.get(env):
+            section[key] = os.environ[env]
+    return section
 
 
 @dataclass
@@ -39,6 +50,15 @@ class Settings:
     #: URL prefixes import may read from; empty means "any" (the CLI is admin-only)
     allowed_prefixes: list[str] = field(default_factory=list)
     config_file: Path | None = None
+    #: defaults for boto3 (archive classes, `check`) — obstore reads the same AWS_* variables itself
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+    #: obstore ignores AWS_ALLOW_HTTP once client options are passed explicitly
+    aws_allow_http: bool = False
+    overview_max_side: int = 1024
+    overview_max_planes: int = 64
+    #: the `[auth]` table of stratascope.toml, with STRATASCOPE_SESSION_* from the environment
+    auth: dict = field(default_factory=dict)
 
     @property
     def thumbnail_dir(self) -> Path:
@@ -74,14 +94,11 @@ def load_settings() -> Settings:
         stores=data.get("stores", {}),
         allowed_prefixes=list(data.get("import", {}).get("allowed_prefixes", [])),
         config_file=config_file,
+        aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT"),
+        aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        aws_allow_http=_env_bool("AWS_ALLOW_HTTP"),
+        overview_max_side=_env_int("STRATASCOPE_OVERVIEW_MAX_SIDE", data.get("overviews", {}).get("max_side", 1024), 1),
+        overview_max_planes=_env_int("STRATASCOPE_OVERVIEW_MAX_PLANES",
+                                     data.get("overviews", {}).get("max_planes", 64), 1),
+        auth=_auth_table(data),
     )
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
-
-
-def reset_settings() -> None:
-    """Forget cached settings (tests change the environment between cases)."""
-    get_settings.cache_clear()

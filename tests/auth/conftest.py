@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stratascope.auth import store
+from stratascope.catalogue import accounts as store
 from stratascope.catalogue import repository
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stratascope.auth import store
+from stratascope.catalogue import accounts as store
 from stratascope.catalogue import repository
 
 

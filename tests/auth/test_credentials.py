@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from stratascope import state
-from stratascope.auth import sessions, store
+from stratascope.auth import sessions
+from stratascope.catalogue import accounts as store
 from stratascope.auth.passwords import hash_password, verify_password
 from stratascope.auth.tokens import token_hash
 from stratascope.catalogue.db import session_scope

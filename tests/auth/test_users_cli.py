@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from stratascope import state
-from stratascope.auth import store
+from stratascope.catalogue import accounts as store
 from stratascope.catalogue import repository
 
 
@@ -46,7 +46,7 @@ def test_user_group_token_publish_chown(import_urls_sync, tmp_path):
     state.reset()
     alice, nobody = store.principal_for_token(token.stdout.strip()), store.principal_for_token("ssp_" + "x" * 40)
     assert nobody is None
-    from stratascope.auth import ANONYMOUS
+    from stratascope.catalogue.principal import ANONYMOUS
 
     assert repository.list_images(viewer=ANONYMOUS)[1] == 0
     assert repository.list_images(viewer=alice)[1] == 1

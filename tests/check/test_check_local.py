@@ -36,10 +36,10 @@ def _app():
     return app
 
 
-def test_local_folder_read_only(tmp_path):
+def test_local_folder_read_only(tmp_path, services):
     data = _folder(tmp_path)
     before = _snapshot(tmp_path)
-    items = {item.id: item for item in run_check(f"file://{data}")}
+    items = {item.id: item for item in run_check(services, f"file://{data}")}
     assert _snapshot(tmp_path) == before
     assert items["listing"].status == PASS and "1201 distinct keys" in items["listing"].figure
     assert items["delimiter"].status == PASS and items["delimiter"].figure.startswith("1 common prefixes, 1 objects")
@@ -50,9 +50,9 @@ def test_local_folder_read_only(tmp_path):
     assert items["thumbnail_estimate"].figure == "0 store requests after import"
 
 
-def test_local_write_probe_leaves_nothing(tmp_path):
+def test_local_write_probe_leaves_nothing(tmp_path, services):
     data = _folder(tmp_path, files=3)
-    items = {item.id: item for item in run_check(str(data), write_probe=str(tmp_path / "scratch" / "probe"))}
+    items = {item.id: item for item in run_check(services, str(data), write_probe=str(tmp_path / "scratch" / "probe"))}
     assert items["read_after_write"].status == PASS and items["list_after_write"].status == PASS
     assert items["write_cleanup"].status == PASS
     assert not (tmp_path / "scratch").exists()  # the folders the probe made are gone too

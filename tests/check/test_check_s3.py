@@ -7,9 +7,8 @@ import os
 
 import pytest
 
-from stratascope import state
 from stratascope.check import FAIL, PASS, WARN, run_check
-from stratascope.storage import SOURCE_REQUESTS
+from stratascope.services import build_services
 from support.proxy import DelayProxy
 
 MIB = 1024 * 1024
@@ -35,15 +34,24 @@ def _keys(s3, bucket):
     return sorted((o["Key"], o["ETag"]) for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
 
 
-def test_read_only_unversioned_writes_nothing(s3, bucket):
+def _check_fresh(store_url):
+    """run_check with services built now, so that they see the environment as the test changed it."""
+    fresh = build_services()
+    try:
+        return run_check(fresh, store_url)
+    finally:
+        fresh.close()
+
+
+def test_read_only_unversioned_writes_nothing(s3, bucket, services):
     _fill(s3, bucket)
     before, before_versions = _keys(s3, bucket), _all_versions(s3, bucket)
-    counts = SOURCE_REQUESTS.snapshot()
+    counts = services.source.counter.snapshot()
 
-    items = run_check(f"s3://{bucket}/data/")
+    items = run_check(services, f"s3://{bucket}/data/")
 
     assert _keys(s3, bucket) == before and _all_versions(s3, bucket) == before_versions
-    spent = SOURCE_REQUESTS.snapshot() - counts
+    spent = services.source.counter.snapshot() - counts
     assert spent.requests["put"] == 0 and spent.requests["delete"] == 0
     assert spent.requests["get_range"] >= 40 and spent.requests["head"] >= 3
     found = _by_id(items)
@@ -57,12 +65,12 @@ def test_read_only_unversioned_writes_nothing(s3, bucket):
     assert "20 GETs" in found["latency_4k"].figure and "20 GETs" in found["latency_1m"].figure
 
 
-def test_write_probe_versioned_cleans_up_every_version(s3, bucket):
+def test_write_probe_versioned_cleans_up_every_version(s3, bucket, services):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=bucket, Key="data/small.bin", Body=os.urandom(8000))  # < 1 MiB: probe uploads one
     before = _all_versions(s3, bucket)
 
-    items = run_check(f"s3://{bucket}/data/", write_probe=f"s3://{bucket}/scratch/")
+    items = run_check(services, f"s3://{bucket}/data/", write_probe=f"s3://{bucket}/scratch/")
 
     assert _all_versions(s3, bucket) == before  # objects, old versions and delete markers all gone
     found = _by_id(items)
@@ -74,7 +82,7 @@ def test_write_probe_versioned_cleans_up_every_version(s3, bucket):
     assert found["write_cleanup"].figure.count(f"s3://{bucket}/scratch/stratascope-check-") == 1
 
 
-def test_write_probe_writes_only_under_its_prefix(s3, bucket, moto_server):
+def test_write_probe_writes_only_under_its_prefix(s3, bucket, moto_server, services):
     _fill(s3, bucket)
     seen: list[str] = []
     import obstore
@@ -88,7 +96,7 @@ def test_write_probe_writes_only_under_its_prefix(s3, bucket, moto_server):
     before = _keys(s3, bucket)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(obstore, "put_async", recording_put)
-        items = run_check(f"s3://{bucket}/data/", write_probe=f"s3://{bucket}/probe-area/")
+        items = run_check(services, f"s3://{bucket}/data/", write_probe=f"s3://{bucket}/probe-area/")
     assert seen and all(path.startswith("probe-area/stratascope-check-") for path in seen)
     assert _keys(s3, bucket) == before
     assert _by_id(items)["read_after_write"].status == PASS
@@ -98,9 +106,7 @@ def test_latency_reflects_injected_delay(s3, bucket, moto_server, monkeypatch):
     _fill(s3, bucket)
     with DelayProxy("127.0.0.1", moto_server.port, delay_ms=20) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-        state.reset()
-        items = _by_id(run_check(f"s3://{bucket}/data/"))
-    state.reset()
+        items = _by_id(_check_fresh(f"s3://{bucket}/data/"))
     p50 = float(items["latency_4k"].figure.split("p50 ")[1].split(" ms")[0])
     p50_large = float(items["latency_1m"].figure.split("p50 ")[1].split(" ms")[0])
     # 20 ms each way: every request/response pays at least ~40 ms (a lower bound only)
@@ -114,10 +120,8 @@ def test_throttling_is_reported_with_retries(s3, bucket, moto_server, monkeypatc
     _fill(s3, bucket)
     with DelayProxy("127.0.0.1", moto_server.port, fault_rate_503=0.05, seed=7) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-        state.reset()
-        items = _by_id(run_check(f"s3://{bucket}/data/"))
+        items = _by_id(_check_fresh(f"s3://{bucket}/data/"))
         injected = proxy.faults["503"]
-    state.reset()
     throttling = items["throttling"]
     assert injected > 0
     assert throttling.status in (WARN, FAIL) and "throttled answers" in throttling.figure, throttling
@@ -125,7 +129,7 @@ def test_throttling_is_reported_with_retries(s3, bucket, moto_server, monkeypatc
     assert 0 < reported <= injected
 
 
-def test_missing_bucket_fails_connectivity(moto_server):
-    items = run_check("s3://no-such-bucket-for-check/data/")
+def test_missing_bucket_fails_connectivity(moto_server, services):
+    items = run_check(services, "s3://no-such-bucket-for-check/data/")
     assert [item.id for item in items] == ["connectivity"]
     assert items[0].status == FAIL

@@ -164,7 +164,7 @@ def test_field_pixels_and_img_data(client, plate):
 
 
 def test_private_screen_hides_its_plates_and_images(client, plate):
-    from stratascope.auth import store
+    from stratascope.catalogue import accounts as store
     from stratascope.catalogue.repository import set_visibility
 
     store.add_group("lab")

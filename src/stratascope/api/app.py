@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
+from ..services import Services, build_services
+from . import errors, metrics
+from .auth import AuthMiddleware
 
 #: compressed formats: gzipping them again costs CPU on the tile path and saves nothing
 ALREADY_COMPRESSED = ("image/jpeg", "image/png", "image/webp", "image/tiff", "application/zip")
-from ..auth.web import AuthMiddleware
-from . import errors, metrics
 
 
-def create_app() -> FastAPI:
+def create_app(services: Services | None = None) -> FastAPI:
+    """The app over `services` (default: built from the environment and stratascope.toml; the
+    app then closes them at shutdown; services passed in stay the caller's to close)."""
+    owned = services is None
+    services = services or build_services()
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if owned:
+            services.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="stratascope",
         version=__version__,
         description="Microscopy images served straight from object storage: OMERO.web webgateway and "
         "JSON API, IIIF Image API 3, OME-Zarr over HTTP.",
     )
+    app.state.services = services
     errors.install(app)
     metrics.install_listeners()
     # innermost: resolves the caller (token / session cookie) into request.state.principal
-    app.add_middleware(AuthMiddleware)
+    app.add_middleware(AuthMiddleware, services=services)
     # chunk bytes and downloads are compressed already: gzip would only add CPU and bytes
     app.add_middleware(GZipMiddleware, minimum_size=2048,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream", *ALREADY_COMPRESSED))
@@ -40,11 +56,10 @@ def create_app() -> FastAPI:
 
 
 def _routers():
-    from ..auth import web as auth_web
+    from . import auth, webgateway
     from . import metrics as metrics_module
-    from . import webgateway
 
-    routers = [webgateway.router, metrics_module.router, auth_web.router]
+    routers = [webgateway.router, metrics_module.router, auth.router]
     for name in ("json_api", "json_plates", "plates", "iiif", "zarr_http", "viewer"):
         module = _optional(name)
         if module is not None:

@@ -75,9 +75,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(storage.ArchivedObject)
     async def _archived(request: Request, exc: storage.ArchivedObject):
-        from ..storage.archive import explain
-
-        return error_response(await explain(exc))  # one HEAD (cached a minute): restore running?
+        # one HEAD (cached a minute): is a restore running?
+        return error_response(await request.app.state.services.archive.explain(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

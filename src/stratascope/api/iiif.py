@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
-import time
 from dataclasses import replace
 from urllib.parse import quote
 
@@ -20,13 +18,14 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from .. import catalogue, state
-from ..auth.principal import Principal
-from ..auth.web import viewer_of
+from .. import catalogue
+from ..catalogue.principal import Principal
 from ..catalogue.records import ImageRecord
-from ..config import get_settings
 from ..render import pipeline
 from ..render.encode import encode
+from ..services import Services
+from .auth import viewer_of
+from .deps import services_of
 from .errors import ApiError, BadParameter
 from .http_cache import cache_headers, make_etag, not_modified, request_key
 from .iiif_params import MAX_SIDE, IiifParamError, IiifRequest, Limits, parse_request, resolve_region, resolve_size
@@ -47,19 +46,14 @@ RENDER_KEYS = ("c", "m", "maps", "p", "q")  # webgateway rendering parameters ac
 CORS = {"Access-Control-Allow-Origin": "*"}  # also without an Origin header (IIIF validator, curl)
 NAME_TTL_SECONDS = 5.0
 
-_names_lock = threading.Lock()
-_names: dict[tuple[str, Principal], tuple[float, int]] = {}  # per caller: names of hidden images never match
-
-
 # -- identifiers ---------------------------------------------------------------------
 
-def _id_for_name(identifier: str, viewer: Principal) -> int:
-    now = time.monotonic()
-    with _names_lock:
-        hit = _names.get((identifier, viewer))
-    if hit and now - hit[0] < NAME_TTL_SECONDS:
-        return hit[1]
-    rows = catalogue.images_named(identifier, viewer=viewer)
+def _id_for_name(services: Services, identifier: str, viewer: Principal) -> int:
+    # per caller (services.names is keyed by principal): names of hidden images never match
+    hit = services.names.peek((identifier, viewer))
+    if hit is not None:
+        return hit
+    rows = catalogue.images_named(services.catalogue, identifier, viewer=viewer)
     exact = [i for i, name in rows if name == identifier]
     # "name.tif" / "name.ome.zarr" also answer to "name"
     stems = [i for i, name in rows if name.startswith(identifier + ".")]
@@ -69,26 +63,17 @@ def _id_for_name(identifier: str, viewer: Principal) -> int:
     if len(matches) > 1:
         raise ApiError(409, f"{len(matches)} images are named {identifier!r} (ids {', '.join(map(str, matches))}); "
                             "use the numeric image id")
-    with _names_lock:
-        if len(_names) > 4096:
-            _names.clear()
-        _names[(identifier, viewer)] = (now, matches[0])
+    services.names.put((identifier, viewer), matches[0])
     return matches[0]
 
 
-@state.on_reset
-def _forget_names() -> None:
-    with _names_lock:
-        _names.clear()
-
-
-async def image_for(identifier: str, viewer: Principal) -> ImageRecord:
+async def image_for(services: Services, identifier: str, viewer: Principal) -> ImageRecord:
     """The image whose id, or name (with or without its extension), is `identifier`, if `viewer` may see it."""
     if identifier.isascii() and identifier.isdigit() and len(identifier) <= 18:
-        return await load_image(int(identifier), viewer)
+        return await load_image(services, int(identifier), viewer)
     if not identifier or len(identifier) > 512:
         raise catalogue.NotFound(f"no image with id or name {identifier[:80]!r}")
-    return await load_image(await asyncio.to_thread(_id_for_name, identifier, viewer), viewer)
+    return await load_image(services, await asyncio.to_thread(_id_for_name, services, identifier, viewer), viewer)
 
 
 def service_id(request: Request, identifier: str) -> str:
@@ -97,8 +82,8 @@ def service_id(request: Request, identifier: str) -> str:
 
 # -- info.json -----------------------------------------------------------------------
 
-def limits() -> Limits:
-    return Limits(MAX_SIDE, MAX_SIDE, get_settings().max_region_pixels)
+def limits(max_region_pixels: int) -> Limits:
+    return Limits(MAX_SIDE, MAX_SIDE, max_region_pixels)
 
 
 def scale_factors(image: ImageRecord) -> list[int]:
@@ -114,10 +99,9 @@ def scale_factors(image: ImageRecord) -> list[int]:
     return sorted(factors)
 
 
-def info_document(image: ImageRecord, service: str) -> dict:
+def info_document(image: ImageRecord, service: str, lim: Limits) -> dict:
     from .webgateway import tile_size  # the same chunk-aligned tiles as the webgateway
 
-    lim = limits()
     tile_w, tile_h = tile_size(image)
     sizes = sorted({(lv.shape[4], lv.shape[3]) for lv in image.levels
                     if lv.shape[4] * lv.shape[3] <= lim.max_area and max(lv.shape[3:]) <= MAX_SIDE})
@@ -140,17 +124,19 @@ async def base_redirect(request: Request, identifier: str):
 
 @router.get("/{identifier}/info.json", summary="IIIF Image API 3.0 image information")
 async def info_json(request: Request, identifier: str):
-    image = await image_for(identifier, viewer_of(request))
+    services = services_of(request)
+    image = await image_for(services, identifier, viewer_of(request))
     ld = "application/ld+json" in request.headers.get("accept", "")
     media = f'application/ld+json;profile="{CONTEXT}"' if ld else "application/json"
     service = service_id(request, identifier)
-    etag = make_etag(image.cache_tag, service, media, get_settings().max_region_pixels)
+    etag = make_etag(image.cache_tag, service, media, services.settings.max_region_pixels)
     headers = {**cache_headers(etag), **CORS, "Vary": "Accept",
                "Link": f'<{PROFILE_URI}>;rel="profile"'}
     if (cached := not_modified(request, etag)) is not None:
         cached.headers.update(headers)
         return cached
-    return JSONResponse(info_document(image, service), media_type=media, headers=headers)
+    lim = limits(services.settings.max_region_pixels)
+    return JSONResponse(info_document(image, service, lim), media_type=media, headers=headers)
 
 
 # -- image requests ------------------------------------------------------------------
@@ -243,10 +229,11 @@ def finish(rgb: np.ndarray, crop: tuple[float, ...], req: IiifRequest, out_w: in
     return encode(pixels, {"jpg": "jpeg"}.get(req.format, req.format), jpeg_quality)
 
 
-def canonical_url(service: str, image: ImageRecord, req: IiifRequest, box, out_w: int, out_h: int) -> str:
+def canonical_url(service: str, image: ImageRecord, req: IiifRequest, box, out_w: int, out_h: int,
+                  lim: Limits) -> str:
     x0, y0, x1, y1 = box
     region = "full" if box == (0, 0, image.size_x, image.size_y) else f"{x0},{y0},{x1 - x0},{y1 - y0}"
-    max_w, max_h = resolve_size(replace(req.size, kind="max", upscale=False), x1 - x0, y1 - y0, limits())
+    max_w, max_h = resolve_size(replace(req.size, kind="max", upscale=False), x1 - x0, y1 - y0, lim)
     up = "^" if out_w > x1 - x0 or out_h > y1 - y0 else ""
     size = "max" if (out_w, out_h) == (max_w, max_h) else f"{up}{out_w},{out_h}"
     rotation = ("!" if req.rotation.mirror else "") + str(req.rotation.degrees)
@@ -260,29 +247,31 @@ async def image_request(request: Request, identifier: str, region: str, size: st
         req = parse_request(region, size, rotation, quality_format)
     except IiifParamError as exc:
         raise BadParameter(str(exc)) from None
-    image = await image_for(identifier, viewer_of(request))
+    services = services_of(request)
+    lim = limits(services.settings.max_region_pixels)
+    image = await image_for(services, identifier, viewer_of(request))
     query = request.query_params
     settings = render_settings(image, query)
     dz, dt = pipeline.default_z_t(image)
     z, t = _plane(query, "z", dz, image.size_z), _plane(query, "t", dt, image.size_t)
     try:
         box = resolve_region(req.region, image.size_x, image.size_y)
-        out_w, out_h = resolve_size(req.size, box[2] - box[0], box[3] - box[1], limits())
+        out_w, out_h = resolve_size(req.size, box[2] - box[0], box[3] - box[1], lim)
     except IiifParamError as exc:
         raise BadParameter(str(exc)) from None
     if req.format == "webp" and max(out_w, out_h) > WEBP_MAX_SIDE:
         raise BadParameter(f"webp images are limited to {WEBP_MAX_SIDE} pixels on a side; use jpg, png or tif")
 
     service = service_id(request, identifier)
-    links = f'<{canonical_url(service, image, req, box, out_w, out_h)}>;rel="canonical", <{PROFILE_URI}>;rel="profile"'
+    links = f'<{canonical_url(service, image, req, box, out_w, out_h, lim)}>;rel="canonical", <{PROFILE_URI}>;rel="profile"'
     etag = make_etag(image.cache_tag, request_key(request))
     headers = {**cache_headers(etag), **CORS, "Link": links}
     if (cached := not_modified(request, etag)) is not None:
         cached.headers.update(headers)
         return cached
 
-    level = choose_level(image, box, out_w, out_h, get_settings().max_region_pixels)
+    level = choose_level(image, box, out_w, out_h, lim.max_area)
     (lx0, ly0, lx1, ly1), crop = level_box(image, level, box)
-    rgb = await pipeline.render_region(image, settings, level=level, z=z, t=t, y=(ly0, ly1), x=(lx0, lx1))
+    rgb = await pipeline.render_region(services.reader, image, settings, level=level, z=z, t=t, y=(ly0, ly1), x=(lx0, lx1))
     data = await asyncio.to_thread(finish, rgb, crop, req, out_w, out_h, settings.quality)
     return Response(data, media_type=MEDIA[req.format], headers=headers)

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from .. import catalogue
-from ..auth.web import viewer_of
 from . import errors
+from .auth import viewer_of
+from .deps import db_of
 from .errors import ApiError, BadParameter
 from .json_marshal import OME_SCHEMA_URL, encode_dataset, encode_image, encode_project
 
@@ -180,12 +181,12 @@ def api_base(request: Request):
 
 def _projects(request: Request, opts: ListOptions, dataset_id: int | None) -> dict:
     if dataset_id is None:
-        records, total = catalogue.list_projects(offset=opts.offset, limit=opts.limit, order="name",
+        records, total = catalogue.list_projects(db_of(request), offset=opts.offset, limit=opts.limit, order="name",
                                                  viewer=viewer_of(request))
     else:  # a dataset belongs to exactly one project here
         try:
-            viewer = viewer_of(request)
-            parents = [catalogue.get_project(catalogue.get_dataset(dataset_id, viewer=viewer).project_id,
+            viewer, db = viewer_of(request), db_of(request)
+            parents = [catalogue.get_project(db, catalogue.get_dataset(db, dataset_id, viewer=viewer).project_id,
                                              viewer=viewer)]
         except catalogue.NotFound:
             parents = []
@@ -202,7 +203,7 @@ def list_projects(request: Request, opts: Options, dataset: Filter = None):
 @router.get("/v0/m/projects/{project_id}/", summary="One project")
 def get_project(request: Request, project_id: str, childCount: ChildCount = None):
     project = _get("Project", _object_id(project_id, "Project"),
-                   lambda i: catalogue.get_project(i, viewer=viewer_of(request)))
+                   lambda i: catalogue.get_project(db_of(request), i, viewer=viewer_of(request)))
     return {"data": _project_json(request, project, in_list=False, child_count=childCount == "true")}
 
 
@@ -216,7 +217,7 @@ def dataset_projects(request: Request, dataset_id: str, opts: Options):
 def _datasets(request: Request, opts: ListOptions, project_id: int | None, image_id: int | None) -> dict:
     if opts.orphaned:  # every dataset here belongs to a project
         return _page(opts, [], 0)
-    records, total = catalogue.list_datasets(project_id=project_id, image_id=image_id, offset=opts.offset,
+    records, total = catalogue.list_datasets(db_of(request), project_id=project_id, image_id=image_id, offset=opts.offset,
                                              limit=opts.limit, order="name", viewer=viewer_of(request))
     data = [_dataset_json(request, d, in_list=True, child_count=opts.child_count) for d in records]
     return _page(opts, data, total)
@@ -240,7 +241,7 @@ def image_datasets(request: Request, image_id: str, opts: Options, project: Filt
 @router.get("/v0/m/datasets/{dataset_id}/", summary="One dataset")
 def get_dataset(request: Request, dataset_id: str, childCount: ChildCount = None):
     dataset = _get("Dataset", _object_id(dataset_id, "Dataset"),
-                   lambda i: catalogue.get_dataset(i, viewer=viewer_of(request)))
+                   lambda i: catalogue.get_dataset(db_of(request), i, viewer=viewer_of(request)))
     return {"data": _dataset_json(request, dataset, in_list=False, child_count=childCount == "true")}
 
 
@@ -249,7 +250,7 @@ def get_dataset(request: Request, dataset_id: str, childCount: ChildCount = None
 def _images(request: Request, opts: ListOptions, dataset_id: int | None, project_id: int | None) -> dict:
     if opts.orphaned:
         raise BadParameter("orphaned=true is not supported for images yet")
-    records, total = catalogue.list_images(dataset_id=dataset_id, project_id=project_id, offset=opts.offset,
+    records, total = catalogue.list_images(db_of(request), dataset_id=dataset_id, project_id=project_id, offset=opts.offset,
                                            limit=opts.limit, order="name", viewer=viewer_of(request))
     return _page(opts, [_image_json(request, i, in_list=True) for i in records], total)
 
@@ -266,6 +267,7 @@ def dataset_images(request: Request, dataset_id: str, opts: Options):
 
 @router.get("/v0/m/images/{image_id}/", summary="One image (with Pixels and Channels)")
 def get_image(request: Request, image_id: str):
-    image = _get("Image", _object_id(image_id, "Image"), lambda i: catalogue.get_image(i, full=False, viewer=viewer_of(request)))
+    image = _get("Image", _object_id(image_id, "Image"),
+                 lambda i: catalogue.get_image(db_of(request), i, full=False, viewer=viewer_of(request)))
     return {"data": _image_json(request, image, in_list=False)}
 

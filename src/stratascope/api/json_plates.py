@@ -11,9 +11,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from .. import catalogue
-from ..auth.web import viewer_of
 from ..catalogue import plates as hcs
 from ..catalogue.records import PlateRecord, ScreenRecord, WellRecord
+from .auth import viewer_of
+from .deps import db_of
 from .json_api import (
     ChildCount,
     Filter,
@@ -101,7 +102,7 @@ def _plate_json(request: Request, plate: PlateRecord, *, in_list: bool) -> dict:
 def _wells_json(request: Request, wells: list[WellRecord], *, in_list: bool) -> list[dict]:
     """WellsView loads Images without Pixels; WellView (one well) with Pixels."""
     ids = sorted({s.image_id for w in wells for s in w.samples})
-    records, _ = catalogue.list_images(ids=ids, viewer=viewer_of(request)) if ids else ([], 0)
+    records, _ = catalogue.list_images(db_of(request), ids=ids, viewer=viewer_of(request)) if ids else ([], 0)
     images = {}
     for record in records:
         image = encode_image(record, channels=False)
@@ -122,7 +123,7 @@ def _wells_json(request: Request, wells: list[WellRecord], *, in_list: bool) -> 
 # -- screens --------------------------------------------------------------------------------------
 
 def _screens(request: Request, opts: ListOptions, plate_id: int | None) -> dict:
-    records, total = hcs.list_screens(plate_id=plate_id, offset=opts.offset, limit=opts.limit, order="name",
+    records, total = hcs.list_screens(db_of(request), plate_id=plate_id, offset=opts.offset, limit=opts.limit, order="name",
                                       viewer=viewer_of(request))
     return _page(opts, [_screen_json(request, s, in_list=True, child_count=opts.child_count) for s in records], total)
 
@@ -134,7 +135,8 @@ def list_screens(request: Request, opts: Options, plate: Filter = None):
 
 @router.get("/v0/m/screens/{screen_id}/", summary="One screen")
 def get_screen(request: Request, screen_id: str, childCount: ChildCount = None):  # noqa: N803
-    screen = _get("Screen", _object_id(screen_id, "Screen"), lambda i: hcs.get_screen(i, viewer=viewer_of(request)))
+    screen = _get("Screen", _object_id(screen_id, "Screen"),
+                  lambda i: hcs.get_screen(db_of(request), i, viewer=viewer_of(request)))
     return {"data": _screen_json(request, screen, in_list=False, child_count=childCount == "true")}
 
 
@@ -146,7 +148,7 @@ def plate_screens(request: Request, plate_id: str, opts: Options):
 # -- plates ---------------------------------------------------------------------------------------
 
 def _plates(request: Request, opts: ListOptions, screen_id: int | None, well_id: int | None) -> dict:
-    records, total = hcs.list_plates(screen_id=screen_id, well_id=well_id, orphaned=opts.orphaned,
+    records, total = hcs.list_plates(db_of(request), screen_id=screen_id, well_id=well_id, orphaned=opts.orphaned,
                                      offset=opts.offset, limit=opts.limit, order="name", viewer=viewer_of(request))
     return _page(opts, [_plate_json(request, p, in_list=True) for p in records], total)
 
@@ -168,14 +170,14 @@ def well_plates(request: Request, well_id: str, opts: Options):
 
 @router.get("/v0/m/plates/{plate_id}/", summary="One plate")
 def get_plate(request: Request, plate_id: str):
-    plate = _get("Plate", _object_id(plate_id, "Plate"), lambda i: hcs.get_plate(i, viewer=viewer_of(request)))
+    plate = _get("Plate", _object_id(plate_id, "Plate"), lambda i: hcs.get_plate(db_of(request), i, viewer=viewer_of(request)))
     return {"data": _plate_json(request, plate, in_list=False)}
 
 
 # -- wells ----------------------------------------------------------------------------------------
 
 def _wells(request: Request, opts: ListOptions, plate_id: int | None, field_index: int | None) -> dict:
-    records, total = hcs.list_wells(plate_id=plate_id, field_index=field_index, offset=opts.offset,
+    records, total = hcs.list_wells(db_of(request), plate_id=plate_id, field_index=field_index, offset=opts.offset,
                                     limit=opts.limit, viewer=viewer_of(request))
     return _page(opts, _wells_json(request, records, in_list=True), total)
 
@@ -197,6 +199,6 @@ def plate_field_wells(request: Request, plate_id: str, index: str, opts: Options
 
 @router.get("/v0/m/wells/{well_id}/", summary="One well (its fields' images with Pixels)")
 def get_well(request: Request, well_id: str):
-    well = _get("Well", _object_id(well_id, "Well"), lambda i: hcs.get_well(i, viewer=viewer_of(request)))
+    well = _get("Well", _object_id(well_id, "Well"), lambda i: hcs.get_well(db_of(request), i, viewer=viewer_of(request)))
     return {"data": _wells_json(request, [well], in_list=False)[0]}
 

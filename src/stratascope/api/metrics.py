@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from ..storage import SOURCE_REQUESTS
+from ..storage.accounting import CACHE_LOOKUPS, SOURCE_REQUESTS
 
 SOURCE_REQUESTS_TOTAL = Counter(
     "stratascope_source_requests_total", "Requests made to source stores, by operation", ["op"]
@@ -20,9 +20,6 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
-_installed = False
-
-
 def _on_source_request(op: str, nbytes: int) -> None:
     SOURCE_REQUESTS_TOTAL.labels(op=op).inc()
     if nbytes:
@@ -30,12 +27,11 @@ def _on_source_request(op: str, nbytes: int) -> None:
 
 
 def install_listeners() -> None:
-    global _installed
-    if not _installed:
-        SOURCE_REQUESTS.add_listener(_on_source_request)
-        for op in ("get", "get_range", "head", "list"):
-            SOURCE_REQUESTS_TOTAL.labels(op=op)
-        _installed = True
+    """Export the process's counters (idempotent: each listener is added once)."""
+    SOURCE_REQUESTS.add_listener(_on_source_request)
+    CACHE_LOOKUPS.add_listener(record_cache)
+    for op in ("get", "get_range", "head", "list"):
+        SOURCE_REQUESTS_TOTAL.labels(op=op)
 
 
 def record_cache(tier: str, hit: bool) -> None:

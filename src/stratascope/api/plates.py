@@ -19,11 +19,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..auth.web import viewer_of
 from ..catalogue import NotFound
 from ..catalogue import plates as hcs
 from ..catalogue.records import PlateGridCell, PlateRecord
 from ..formats.model import letter_label
+from .auth import viewer_of
+from .deps import db_of
 from .errors import ApiError, BadParameter
 
 router = APIRouter(prefix="/webgateway", tags=["webgateway"])
@@ -92,7 +93,7 @@ def plate_grid(request: Request, plate_id: PlateId, field: Index | None = None, 
         if not 1 <= thumb_size <= 1024:
             raise BadParameter("size must be 1..1024")
     try:
-        plate, cells = hcs.plate_grid(plate_id, field, acquisition=acquisition, viewer=viewer_of(request))
+        plate, cells = hcs.plate_grid(db_of(request), plate_id, field, acquisition=acquisition, viewer=viewer_of(request))
     except NotFound:
         raise ApiError(404, f"plate {plate_id} not found") from None
-    return JSONResponse(grid_json(plate, cells, field, layout, thumb_size, hcs.well_bounds(plate_id)))
+    return JSONResponse(grid_json(plate, cells, field, layout, thumb_size, hcs.well_bounds(db_of(request), plate_id)))

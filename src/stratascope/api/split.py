@@ -30,7 +30,7 @@ def split_dims(size_x: int, size_y: int, size_c: int, border: int = BORDER) -> d
     return out
 
 
-async def render_split(image, settings, *, z: int, t: int) -> np.ndarray:
+async def render_split(reader, image, settings, *, z: int, t: int) -> np.ndarray:
     level = pipeline.level_for_size(image, PANEL_MAX_SIDE)
     spec = image.levels[level]
     if spec.shape[3] * spec.shape[4] > PANEL_MAX_SIDE**2 * 4:
@@ -42,9 +42,9 @@ async def render_split(image, settings, *, z: int, t: int) -> np.ndarray:
     for ch in active:
         solo = tuple(dataclasses.replace(c, active=c.index0 == ch.index0) for c in settings.channels)
         grey = dataclasses.replace(settings, channels=solo, model="greyscale")
-        panels.append(await pipeline.render_region(image, grey, level=level, z=z, t=t, y=(0, h), x=(0, w)))
+        panels.append(await pipeline.render_region(reader, image, grey, level=level, z=z, t=t, y=(0, h), x=(0, w)))
     merged_settings = dataclasses.replace(settings, model="color")
-    panels.append(await pipeline.render_region(image, merged_settings, level=level, z=z, t=t, y=(0, h), x=(0, w)))
+    panels.append(await pipeline.render_region(reader, image, merged_settings, level=level, z=z, t=t, y=(0, h), x=(0, w)))
     gx, gy = _grid(len(panels))
     canvas = np.zeros((h * gy + BORDER * (gy + 1), w * gx + BORDER * (gx + 1), 3), np.uint8)
     for i, panel in enumerate(panels):

@@ -19,7 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from .. import catalogue
-from ..auth.web import viewer_of
+from .auth import viewer_of
+from .deps import db_of
 from .errors import ApiError
 from .marshal import physical_size_um, pixels_type
 
@@ -48,7 +49,7 @@ def home() -> FileResponse:
 def view(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> FileResponse:
     page = _page("viewer.html")
     try:
-        catalogue.get_image(image_id, full=False, viewer=viewer_of(request))
+        catalogue.get_image(db_of(request), image_id, full=False, viewer=viewer_of(request))
     except catalogue.NotFound:  # missing, or hidden from this caller: the page loads and says so, as a 404
         page.status_code = 404
     return page
@@ -99,7 +100,7 @@ def _summary(image) -> dict:
 def search_images(request: Request, name: Annotated[str, Query(max_length=200)] = "",
                   limit: Annotated[int, Query(ge=1, le=SEARCH_LIMIT)] = 50,
                   offset: Annotated[int, Query(ge=0, le=2**31)] = 0):
-    records, total = catalogue.list_images(name=name.strip() or None, offset=offset, limit=limit, order="name",
+    records, total = catalogue.list_images(db_of(request), name=name.strip() or None, offset=offset, limit=limit, order="name",
                                            viewer=viewer_of(request))
     return {"data": [_summary(r) for r in records], "meta": {"offset": offset, "limit": limit, "totalCount": total}}
 
@@ -107,7 +108,7 @@ def search_images(request: Request, name: Annotated[str, Query(max_length=200)] 
 @router.get("/viewer-api/images/{image_id}/", summary="Everything the viewer's metadata panel shows")
 def image_details(request: Request, image_id: Annotated[int, PathParam(ge=1, le=2**62)]):
     try:
-        image = catalogue.get_image(image_id, viewer=viewer_of(request))
+        image = catalogue.get_image(db_of(request), image_id, viewer=viewer_of(request))
     except catalogue.NotFound:
         raise ApiError(404, f"image {image_id} not found") from None
     physical = {}

@@ -13,14 +13,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from ..auth.web import viewer_of
+from ..catalogue.plates import image_placement
 from ..render import pipeline
 from ..render.encode import encode
+from ..render.thumbnails import THUMBNAIL_BATCH_LIMIT, thumbnail_jpeg
+from .auth import viewer_of
+from .deps import services_of
 from .errors import ApiError, BadParameter
 from .http_cache import cache_headers, make_etag, not_modified, request_key
 from .lookup import load_image
 from .marshal import image_marshal
-from .thumbnails import THUMBNAIL_BATCH_LIMIT, thumbnail_jpeg
 
 router = APIRouter(prefix="/webgateway", tags=["webgateway"])
 ImageId = Annotated[int, Path(ge=1, le=2**62)]
@@ -58,10 +60,9 @@ def _image_response(request: Request, rgb, settings, etag: str) -> Response:
 @router.get("/imgData/{image_id}/", summary="Image metadata (omero-web imageMarshal)")
 @router.get("/imgData/{image_id}/{key}/", summary="One dotted key of imgData")
 async def img_data(request: Request, image_id: ImageId, key: str | None = None):
-    from ..catalogue.plates import image_placement
-
-    image = await load_image(image_id, viewer_of(request))
-    data = image_marshal(image, await asyncio.to_thread(image_placement, image_id))
+    services = services_of(request)
+    image = await load_image(services, image_id, viewer_of(request))
+    data = image_marshal(image, await asyncio.to_thread(image_placement, services.catalogue, image_id))
     if key is not None:
         for part in key.split("."):
             data = data.get(part, {}) if isinstance(data, dict) else {}
@@ -80,7 +81,7 @@ def tile_size(image) -> tuple[int, int]:
 @router.get("/render_image_region/{image_id}/{z}/{t}/", summary="Render a tile or region as JPEG")
 async def render_image_region(request: Request, image_id: ImageId, z: Plane, t: Plane,
                               tile: str | None = None, region: str | None = None):
-    image = await load_image(image_id, viewer_of(request))
+    image = await load_image(services_of(request), image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     etag = make_etag(image.cache_tag, request_key(request))
     if (cached := not_modified(request, etag)) is not None:
@@ -107,14 +108,13 @@ async def render_image_region(request: Request, image_id: ImageId, z: Plane, t: 
         if w < 1 or h < 1 or x0 < 0 or y0 < 0 or x0 >= image.size_x or y0 >= image.size_y:
             raise BadParameter(f"region {region} is outside the image ({image.size_x}x{image.size_y})")
         x1, y1 = min(x0 + w, image.size_x), min(y0 + h, image.size_y)
-        from ..config import get_settings
-
-        limit = get_settings().max_region_pixels
+        limit = services_of(request).settings.max_region_pixels
         if (x1 - x0) * (y1 - y0) > limit:
             raise ApiError(413, f"region of {(x1 - x0) * (y1 - y0)} pixels is above the limit of {limit}")
     else:
         raise BadParameter("either tile=L,COL,ROW[,W,H] or region=X,Y,W,H is required")
-    rgb = await pipeline.render_region(image, settings, level=level, z=z, t=t, y=(y0, y1), x=(x0, x1))
+    reader = services_of(request).reader
+    rgb = await pipeline.render_region(reader, image, settings, level=level, z=z, t=t, y=(y0, y1), x=(x0, x1))
     return _image_response(request, rgb, settings, etag)
 
 
@@ -122,7 +122,7 @@ async def render_image_region(request: Request, image_id: ImageId, z: Plane, t: 
 @router.get("/render_image/{image_id}/{z}/", summary="Render the whole plane at z")
 @router.get("/render_image/{image_id}/{z}/{t}/", summary="Render the whole plane at z, t")
 async def render_image(request: Request, image_id: ImageId, z: Plane | None = None, t: Plane | None = None):
-    image = await load_image(image_id, viewer_of(request))
+    image = await load_image(services_of(request), image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     dz, dt = pipeline.default_z_t(image)
     z = dz if z is None else z
@@ -131,16 +131,17 @@ async def render_image(request: Request, image_id: ImageId, z: Plane | None = No
     if (cached := not_modified(request, etag)) is not None:
         return cached
     _check_plane(image, *((t, z) if settings.invert_axis else (z, t)))
-    rgb, _ = await pipeline.render_plane(image, settings, z=z, t=t)
+    rgb, _ = await pipeline.render_plane(services_of(request).reader, image, settings, z=z, t=t)
     return _image_response(request, rgb, settings, etag)
 
 
 async def _thumbnail(request: Request, image_id: int, w: int | None, h: int | None) -> Response:
-    image = await load_image(image_id, viewer_of(request))
+    image = await load_image(services_of(request), image_id, viewer_of(request))
     etag = make_etag(image.cache_tag, request_key(request), "thumb")
     if (cached := not_modified(request, etag)) is not None:
         return cached
-    data = await thumbnail_jpeg(image, w, h, request.query_params)
+    services = services_of(request)
+    data = await thumbnail_jpeg(services.reader, services.cache, image, w, h, request.query_params)
     return Response(data, media_type="image/jpeg", headers=cache_headers(etag))
 
 
@@ -164,8 +165,10 @@ def _data_uri(jpeg: bytes) -> str:
 @router.get("/get_thumbnail/{image_id}/", summary="Thumbnail as a JSON data URI")
 @router.get("/get_thumbnail/{image_id}/{w}/", summary="Thumbnail of size w as a JSON data URI")
 async def get_thumbnail(request: Request, image_id: ImageId, w: Size | None = None):
-    image = await load_image(image_id, viewer_of(request))
-    return JSONResponse(_data_uri(await thumbnail_jpeg(image, w, None, request.query_params)))
+    services = services_of(request)
+    image = await load_image(services, image_id, viewer_of(request))
+    jpeg = await thumbnail_jpeg(services.reader, services.cache, image, w, None, request.query_params)
+    return JSONResponse(_data_uri(jpeg))
 
 
 @router.get("/get_thumbnails/", summary=f"Several thumbnails as data URIs (at most {THUMBNAIL_BATCH_LIMIT} ids)")
@@ -176,10 +179,11 @@ async def get_thumbnails(request: Request, w: Size | None = None,
     if len(ids) > THUMBNAIL_BATCH_LIMIT:
         raise BadParameter(f"at most {THUMBNAIL_BATCH_LIMIT} ids per request, got {len(ids)}")
     result: dict[str, str | None] = {}
+    services = services_of(request)
     for raw in ids:
         try:
-            image = await load_image(int(raw), viewer_of(request))
-            result[raw] = _data_uri(await thumbnail_jpeg(image, w, None, {}))
+            image = await load_image(services, int(raw), viewer_of(request))
+            result[raw] = _data_uri(await thumbnail_jpeg(services.reader, services.cache, image, w, None, {}))
         except Exception:  # omero-web answers null for an id it cannot render
             result[raw] = None
     return JSONResponse(result)
@@ -189,13 +193,13 @@ async def get_thumbnails(request: Request, w: Size | None = None,
 async def render_split_channel(request: Request, image_id: ImageId, z: Plane, t: Plane):
     from .split import render_split
 
-    image = await load_image(image_id, viewer_of(request))
+    image = await load_image(services_of(request), image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     etag = make_etag(image.cache_tag, request_key(request))
     if (cached := not_modified(request, etag)) is not None:
         return cached
     _check_plane(image, *((t, z) if settings.invert_axis else (z, t)))
-    rgb = await render_split(image, settings, z=z, t=t)
+    rgb = await render_split(services_of(request).reader, image, settings, z=z, t=t)
     return _image_response(request, rgb, settings, etag)
 
 
@@ -203,15 +207,14 @@ async def render_split_channel(request: Request, image_id: ImageId, z: Plane, t:
 async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, Path(ge=0, le=2**31)],
                          theZ: Annotated[int, Query(ge=0)] = 0, theT: Annotated[int, Query(ge=0)] = 0,  # noqa: N803
                          bins: Annotated[int, Query(ge=1, le=65536)] = 256):
-    from ..pixels import get_reader
     from ..render.histogram import histogram
 
-    image = await load_image(image_id, viewer_of(request))
+    image = await load_image(services_of(request), image_id, viewer_of(request))
     _check_plane(image, theZ, theT)
     if not 0 <= c < image.size_c:
         raise BadParameter(f"channel {c} is outside 0..{image.size_c - 1}")
     level = pipeline.level_within(image, pipeline.MAX_PLANE_PIXELS)
-    plane = await get_reader().read_region(image, level, t=theT, z=theZ, c=c)
+    plane = await services_of(request).reader.read_region(image, level, t=theT, z=theZ, c=c)
     ch = image.channels[c]
     lo, hi = pipeline.dtype_range(image)
     lo = ch.window_min if ch.window_min is not None else lo
@@ -223,8 +226,8 @@ async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, 
 async def archived_files_download(request: Request, image_id: ImageId):
     from .download import download_sources
 
-    image = await load_image(image_id, viewer_of(request))
-    return await download_sources(image)
+    image = await load_image(services_of(request), image_id, viewer_of(request))
+    return await download_sources(services_of(request).source, image)
 
 
 def json_dumps(value) -> str:

@@ -29,8 +29,7 @@ import numpy as np
 from ..catalogue.records import ImageRecord
 from ..formats.model import AXES
 from ..formats.zarr_codecs import parse_fill_value
-from ..pixels import get_reader
-from ..storage import ObjectNotFound
+from ..pixels import PixelReader
 
 MIN_EDGE = 64
 MAX_EDGE = 2048
@@ -178,32 +177,18 @@ def _reencode_chunks(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: 
 
 # --- producing a chunk ------------------------------------------------------------------
 
-async def chunk_bytes(image: ImageRecord, served: ServedLevel, index: tuple[int, ...]) -> bytes | None:
+async def chunk_bytes(reader: PixelReader, image: ImageRecord, served: ServedLevel,
+                      index: tuple[int, ...]) -> bytes | None:
     """The stored bytes of one served chunk; None when the chunk is absent (fill value)."""
     if served.passthrough:
-        return await _passthrough(image, served, index)
-    return await _reencode(image, served, index)
+        return await reader.raw_chunk(image, served.level, tuple(index))
+    return await _reencode(reader, image, served, index)
 
 
-async def _passthrough(image: ImageRecord, served: ServedLevel, index: tuple[int, ...]) -> bytes | None:
-    reader = get_reader()
-    codec = reader.codec(image, served.level)
-    fetch = reader.fetch_for(image)
-    location = await codec.locate(tuple(index), fetch)
-    if location is None:
-        return None
-    try:
-        return bytes(await fetch(location.url, location.start, location.end, location.version))
-    except ObjectNotFound:
-        if getattr(codec, "missing_object_is_fill", False) and location.start is None:
-            return None  # an unwritten chunk object: Zarr's fill value
-        raise
-
-
-async def _reencode(image: ImageRecord, served: ServedLevel, index: tuple[int, ...]) -> bytes:
+async def _reencode(reader: PixelReader, image: ImageRecord, served: ServedLevel, index: tuple[int, ...]) -> bytes:
     spans = [(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, served.chunks, served.shape)]
     channels = list(range(*spans[1]))
-    block = await get_reader().read_block(image, served.level, spans[0], channels, spans[2], spans[3], spans[4])
+    block = await reader.read_block(image, served.level, spans[0], channels, spans[2], spans[3], spans[4])
     return await asyncio.to_thread(_encode, block, served)
 
 

@@ -19,9 +19,10 @@ import re
 
 from fastapi import APIRouter, Request, Response
 
-from ..auth.web import viewer_of
 from ..catalogue.records import ImageRecord
 from ..render import pipeline
+from .auth import viewer_of
+from .deps import services_of
 from .errors import ApiError, BadParameter
 from .http_cache import cache_headers, make_etag, not_modified
 from .lookup import load_image
@@ -191,7 +192,7 @@ async def _chunk(request: Request, image: ImageRecord, served: ServedLevel, part
     etag = make_etag(image.cache_tag, "zarr", request.url.path)
     if (cached := not_modified(request, etag)) is not None:
         return cached
-    data = await chunk_bytes(image, served, index)
+    data = await chunk_bytes(services_of(request).reader, image, served, index)
     if data is None:  # absent in the source: the client uses the fill value
         raise _missing(key)
     return Response(data, media_type="application/octet-stream", headers=cache_headers(etag))
@@ -199,7 +200,7 @@ async def _chunk(request: Request, image: ImageRecord, served: ServedLevel, part
 
 @router.api_route("/v3/{ref}/{key:path}", methods=["GET", "HEAD"], summary="OME-Zarr v0.5 (Zarr v3) view")
 async def zarr_v3(request: Request, ref: str, key: str) -> Response:
-    image = await load_image(_image_id(ref), viewer_of(request))
+    image = await load_image(services_of(request), _image_id(ref), viewer_of(request))
     parts = _parts(key)
     if parts == ["zarr.json"]:
         return _json(request, image, v3_group(image))
@@ -214,7 +215,7 @@ async def zarr_v3(request: Request, ref: str, key: str) -> Response:
 
 @router.api_route("/{ref}/{key:path}", methods=["GET", "HEAD"], summary="OME-Zarr v0.4 (Zarr v2) view")
 async def zarr_v2(request: Request, ref: str, key: str) -> Response:
-    image = await load_image(_image_id(ref), viewer_of(request))
+    image = await load_image(services_of(request), _image_id(ref), viewer_of(request))
     parts = _parts(key)
     if parts == [".zmetadata"]:
         return _json(request, image, {"zarr_consolidated_format": 1, "metadata": v2_documents(image)})

@@ -1,6 +1,5 @@
-"""Access control: users, groups and roles (admin, member, public), passwords (Argon2id),
-API tokens (stored hashed) and signed session cookies. See docs/access.md."""
+"""Credentials: passwords (Argon2id), API tokens (stored hashed) and signed session cookies.
 
-from .principal import ANONYMOUS, Principal
-
-__all__ = ["ANONYMOUS", "Principal"]
+Pure functions below the catalogue; who a caller is (`catalogue.principal`), the accounts in
+the database (`catalogue.accounts`) and the HTTP side (`api/auth.py`) live in their layers.
+See docs/access.md."""

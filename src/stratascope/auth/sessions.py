@@ -13,15 +13,12 @@ import logging
 import os
 import secrets
 import threading
-import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import state
-from ..config import get_settings
+from ..config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +35,14 @@ class AuthSettings:
     secure_cookie: bool
 
 
-def _auth_section() -> dict:
-    config_file = get_settings().config_file
-    if not config_file:
-        return {}
-    with open(config_file, "rb") as fh:
-        return tomllib.load(fh).get("auth", {})
-
-
-def _stored_secret(home: Path) -> str:
+def _stored_secret(home: Path, read_only: bool) -> str:
     """The secret kept in STRATASCOPE_HOME, created on first use (single-machine setups)."""
     path = home / "session-secret"
     with _lock:
         if path.is_file():
             return path.read_text().strip()
         secret = secrets.token_urlsafe(48)
-        if get_settings().read_only:  # read-only mode writes nothing: sessions end with the process
+        if read_only:  # read-only mode writes nothing: sessions end with the process
             log.warning("no session secret configured and read-only mode: using a per-process secret")
             return secret
         home.mkdir(parents=True, exist_ok=True)
@@ -63,35 +52,32 @@ def _stored_secret(home: Path) -> str:
         return secret
 
 
-@lru_cache(maxsize=1)
-def auth_settings() -> AuthSettings:
-    section = _auth_section()
-    secret = os.environ.get("STRATASCOPE_SESSION_SECRET") or section.get("session_secret")
+def auth_settings(settings: Settings) -> AuthSettings:
+    """From `[auth]` in stratascope.toml and STRATASCOPE_SESSION_* (see config.py)."""
+    section = settings.auth
+    secret = section.get("session_secret")
     if secret is not None and len(secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters long")
-    max_age = int(os.environ.get("STRATASCOPE_SESSION_MAX_AGE") or section.get("session_max_age", DEFAULT_MAX_AGE))
-    secure = os.environ.get("STRATASCOPE_SECURE_COOKIE", str(section.get("secure_cookie", False)))
-    return AuthSettings(secret or _stored_secret(get_settings().home), max_age,
+    max_age = int(section.get("session_max_age", DEFAULT_MAX_AGE))
+    secure = str(section.get("secure_cookie", False))
+    return AuthSettings(secret or _stored_secret(settings.home, settings.read_only), max_age,
                         secure.strip().lower() in {"1", "true", "yes", "on"})
 
 
-state.on_reset(auth_settings.cache_clear)
+def _serializer(auth: AuthSettings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(auth.secret, salt="stratascope-session")
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(auth_settings().secret, salt="stratascope-session")
+def make_cookie(auth: AuthSettings, user_id: int, fingerprint: str) -> str:
+    return _serializer(auth).dumps([user_id, fingerprint])
 
 
-def make_cookie(user_id: int, fingerprint: str) -> str:
-    return _serializer().dumps([user_id, fingerprint])
-
-
-def read_cookie(value: str) -> tuple[int, str] | None:
+def read_cookie(auth: AuthSettings, value: str) -> tuple[int, str] | None:
     """(user id, password fingerprint) of a valid, unexpired cookie; None otherwise."""
     if not value or len(value) > 4096:
         return None
     try:
-        data = _serializer().loads(value, max_age=auth_settings().max_age)
+        data = _serializer(auth).loads(value, max_age=auth.max_age)
     except (BadSignature, ValueError, TypeError):
         return None
     if not (isinstance(data, list) and len(data) == 2 and type(data[0]) is int and isinstance(data[1], str)):

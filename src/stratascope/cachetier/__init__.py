@@ -1,67 +1,61 @@
 """The cache tier: a local folder or a faster bucket in front of the archive.
 
-`get_cache()` is the process-wide tier configured by `STRATASCOPE_CACHE_URL` and
-`STRATASCOPE_CACHE_MAX_BYTES` (0 disables it). Keys are relative paths whose first
-component is the kind of entry: "chunk/<sha256>", "shardindex/<sha256>",
-"thumb/<tag>/96x96.jpg", "overview/<tag>/<level>.npy". See docs/cache.md.
+`open_cache(url, max_bytes, home)` opens a tier; the services object keeps one
+`LazyCache` per process (opened on first use, because opening may scan a folder). Keys are
+relative paths whose first component is the kind of entry: "chunk/<sha256>",
+"shardindex/<sha256>", "thumb/<tag>/96x96.jpg", "overview/<tag>/<level>.npy". See docs/cache.md.
 """
 
 from __future__ import annotations
 
-import atexit
 import threading
 from pathlib import Path
 
-from .. import state
-from ..config import get_settings
+from ..storage import StoreRegistry
 from ..storage.urls import parse_url
 from .backends import CACHE_REQUESTS, LocalFolder, ObjectStorePrefix
 from .entry import CorruptEntry, InvalidKey, check_key, kind_of
 from .tier import CacheTier
 
-_lock = threading.Lock()
-_cache: CacheTier | None = None
 
-
-def open_cache(url: str, max_bytes: int, home: Path | None = None) -> CacheTier:
+def open_cache(url: str, max_bytes: int, home: Path, stores: StoreRegistry | None = None) -> CacheTier:
     """A cache tier on a folder path / file:// URL, or an object-store prefix (s3://bucket/prefix/)."""
-    home = Path(home) if home is not None else get_settings().home
     location = parse_url(url)
     if location.scheme == "file":
-        return CacheTier(LocalFolder(Path("/" + location.key)), max_bytes, home)
-    return CacheTier(ObjectStorePrefix(location), max_bytes, home)
+        return CacheTier(LocalFolder(Path("/" + location.key)), max_bytes, Path(home))
+    return CacheTier(ObjectStorePrefix(location, (stores or StoreRegistry()).open(location)), max_bytes, Path(home))
 
 
-def get_cache() -> CacheTier:
-    """The process-wide cache tier (shared by every request; thread-safe)."""
-    global _cache
-    with _lock:
-        if _cache is None:
-            settings = get_settings()
-            _cache = open_cache(settings.cache_url, settings.cache_max_bytes, settings.home)
-        return _cache
+class LazyCache:
+    """The process's cache tier, opened on first `get()` (thread-safe) and closed with the services."""
 
+    def __init__(self, url: str, max_bytes: int, home: Path, stores: StoreRegistry | None = None):
+        self.url, self.max_bytes, self.home, self.stores = url, max_bytes, Path(home), stores
+        self._lock = threading.Lock()
+        self._tier: CacheTier | None = None
 
-def opened_cache() -> CacheTier | None:
-    """The process-wide tier if it is already open (async callers open it in a thread)."""
-    return _cache
+    def get(self) -> CacheTier:
+        """The tier (blocking: may scan the folder the first time; async callers use a thread)."""
+        with self._lock:
+            if self._tier is None:
+                self._tier = open_cache(self.url, self.max_bytes, self.home, self.stores)
+            return self._tier
 
+    def opened(self) -> CacheTier | None:
+        """The tier if it is open already (lets async callers skip the thread hop)."""
+        return self._tier
 
-@state.on_reset
-def _forget_cache() -> None:
-    global _cache
-    with _lock:
-        cache, _cache = _cache, None
-    if cache is not None:
-        try:
-            cache.close()
-        except Exception:  # the folder may already be gone (tests)
-            pass
+    def close(self) -> None:
+        """Write buffered access times and hit counts; the next `get()` opens it again."""
+        with self._lock:
+            tier, self._tier = self._tier, None
+        if tier is not None:
+            try:
+                tier.close()
+            except Exception:  # the folder may already be gone (tests)
+                pass
 
-
-atexit.register(_forget_cache)  # write buffered access times and hit counts
 
 __all__ = [
-    "CACHE_REQUESTS", "CacheTier", "CorruptEntry", "InvalidKey", "check_key", "get_cache", "kind_of", "open_cache",
-    "opened_cache",
+    "CACHE_REQUESTS", "CacheTier", "CorruptEntry", "InvalidKey", "LazyCache", "check_key", "kind_of", "open_cache",
 ]

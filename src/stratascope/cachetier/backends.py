@@ -18,7 +18,6 @@ import obstore
 from obstore import exceptions as obx
 
 from ..storage.accounting import RequestCounter
-from ..storage.stores import open_store
 from ..storage.urls import Location
 from .entry import HEADER_SIZE, looks_like_entry
 
@@ -114,7 +113,7 @@ class LocalFolder:
 class ObjectStorePrefix:
     """Entries as objects `<prefix>/<key>` in a (faster) bucket; the only store we ever write to."""
 
-    def __init__(self, location: Location):
+    def __init__(self, location: Location, store):
         if not location.key:
             raise ValueError(
                 f"an object-store cache needs its own prefix (e.g. {location.root}/stratascope-cache/), "
@@ -123,7 +122,7 @@ class ObjectStorePrefix:
         self.location = location
         self.prefix = location.key.strip("/") + "/"
         self.url = f"{location.root}/{self.prefix}"
-        self.store = open_store(location)
+        self.store = store
 
     def index_path(self, home: Path) -> Path:
         import hashlib

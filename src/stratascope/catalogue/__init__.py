@@ -1,5 +1,6 @@
 """Projects, datasets, images, levels, channels and source objects (SQLAlchemy 2 + Alembic)."""
 
+from .db import Catalogue
 from .errors import CatalogueError, NotFound, ReadOnlyCatalogue
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 from .repository import (
@@ -20,7 +21,7 @@ from .repository import (
 )
 
 __all__ = [
-    "CatalogueError", "DatasetRecord", "ensure_dataset", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
+    "Catalogue", "CatalogueError", "DatasetRecord", "ensure_dataset", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
     "get_dataset", "get_image", "get_project", "image_access", "image_ids_for_url", "images_named", "list_datasets",
     "list_images", "list_projects", "recorded_sources", "register_image", "set_channel_ranges", "set_image_status",
 ]

@@ -35,7 +35,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import DateTime, LargeBinary, Table, and_, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from .db import _alembic_config, get_engine, session_scope
+from .db import Catalogue, _alembic_config
 from .errors import CatalogueError
 from .models import Base
 
@@ -97,12 +97,12 @@ def _load_row(table: Table, data: dict, where: str) -> dict:
 
 # --- export -----------------------------------------------------------------------------
 
-def export_lines() -> Iterator[str]:
+def export_lines(db: Catalogue) -> Iterator[str]:
     """The dump, line by line; images stream in batches, so manifests are never all in memory."""
     tables = _tables()
     meta = Base.metadata.tables
     nested = set(CHILDREN.values())
-    with session_scope() as session:
+    with db.session() as session:
         counts = {t.name: session.scalar(select(func.count()).select_from(t)) for t in tables if t.name not in nested}
         schema = MigrationContext.configure(session.connection()).get_current_revision()
         yield json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "schema": schema,
@@ -252,13 +252,13 @@ def _is_empty(session: Session) -> bool:
     return all(session.scalar(select(func.count()).select_from(t)) == 0 for t in _tables())
 
 
-def import_lines(lines: Iterable[str], *, merge: bool = False) -> dict[str, int]:
+def import_lines(db: Catalogue, lines: Iterable[str], *, merge: bool = False) -> dict[str, int]:
     """Load a dump in one transaction (all or nothing). Returns how many rows of each table were added."""
-    get_engine()  # migrated to the newest schema first
+    db.engine  # noqa: B018  (migrated to the newest schema first)
     iterator = iter(lines)
     header = _header(next(iterator, None))
     ended = None
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         if not merge and not _is_empty(session):
             raise BackupError("the catalogue is not empty: import into an empty catalogue "
                               "(a new database) or pass --merge to add to this one")

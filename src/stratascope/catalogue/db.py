@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,13 +16,9 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .. import state
-from ..config import get_settings
 from .errors import CatalogueError, ReadOnlyCatalogue
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_lock = threading.Lock()
-_engines: dict[tuple[str, bool], Engine] = {}
 
 
 def _alembic_config(connection) -> Config:
@@ -75,50 +72,59 @@ def schema_is_current(engine: Engine) -> bool:
     return current == head
 
 
-def get_engine(url: str | None = None, *, read_only: bool | None = None) -> Engine:
-    settings = get_settings()
-    url = url or settings.database_url
-    read_only = settings.read_only if read_only is None else read_only
-    key = (url, read_only)
-    with _lock:
-        engine = _engines.get(key)
-        if engine is None:
-            engine = _build_engine(url, read_only)
-            if read_only:
-                if not schema_is_current(engine):
-                    raise ReadOnlyCatalogue(
-                        "the catalogue schema is not current and read-only mode cannot migrate it; "
-                        "run any stratascope command once without --read-only"
-                    )
+class Catalogue:
+    """The catalogue database: one engine, migrated (or checked, when read-only) on first use.
+
+    Every repository function takes one of these first; the services object owns it."""
+
+    def __init__(self, url: str, *, read_only: bool = False):
+        self.url, self.read_only = url, read_only
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._sessions: sessionmaker | None = None
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                engine = _build_engine(self.url, self.read_only)
+                try:
+                    if not self.read_only:
+                        migrate(engine)
+                    elif not schema_is_current(engine):
+                        raise ReadOnlyCatalogue(
+                            "the catalogue schema is not current and read-only mode cannot migrate it; "
+                            "run any stratascope command once without --read-only"
+                        )
+                except BaseException:
+                    engine.dispose()
+                    raise
+                self._engine = engine
+                self._sessions = sessionmaker(engine, expire_on_commit=False)
+            return self._engine
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session committed on success (write=True) and rolled back on any error."""
+        if write and self.read_only:
+            raise ReadOnlyCatalogue("the server is in read-only mode: the catalogue cannot be changed")
+        self.engine  # noqa: B018  (builds the engine and its session factory once)
+        assert self._sessions is not None
+        session: Session = self._sessions()
+        try:
+            yield session
+            if write:
+                session.commit()
             else:
-                migrate(engine)
-            _engines[key] = engine
-        return engine
-
-
-@state.on_reset
-def dispose_engines() -> None:
-    with _lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-
-
-@contextmanager
-def session_scope(*, write: bool = False, url: str | None = None):
-    """A session committed on success and rolled back on any error."""
-    if write and get_settings().read_only:
-        raise ReadOnlyCatalogue("the server is in read-only mode: the catalogue cannot be changed")
-    factory = sessionmaker(get_engine(url), expire_on_commit=False)
-    session: Session = factory()
-    try:
-        yield session
-        if write:
-            session.commit()
-        else:
+                session.rollback()
+        except BaseException:
             session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        with self._lock:
+            engine, self._engine, self._sessions = self._engine, None, None
+        if engine is not None:
+            engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..formats.model import PlateSpec
-from .db import session_scope
+from .db import Catalogue
 from .errors import NotFound
 from .models import Image, Plate, Screen, Well, WellSample, utcnow
 from .records import (
@@ -28,7 +28,7 @@ from .records import (
 from .repository import _ordering, _restricted, upsert_image
 
 if TYPE_CHECKING:
-    from ..auth.principal import Principal
+    from .principal import Principal
 
 
 # -- writes ------------------------------------------------------------------------------------
@@ -44,13 +44,13 @@ def _ensure_screen(session: Session, name: str | None) -> Screen | None:
     return screen
 
 
-def ensure_screen(name: str | None) -> int | None:
+def ensure_screen(db: Catalogue, name: str | None) -> int | None:
     """Create the screen if missing (once, before concurrent plate imports)."""
     if not name:
         return None
     for attempt in range(3):
         try:
-            with session_scope(write=True) as session:
+            with db.session(write=True) as session:
                 return _ensure_screen(session, name).id
         except IntegrityError:  # another importer created it first
             if attempt == 2:
@@ -58,13 +58,13 @@ def ensure_screen(name: str | None) -> int | None:
     return None
 
 
-def register_plate(spec: PlateSpec, *, screen: str | None = None) -> tuple[int, str, list[tuple[int, str]]]:
+def register_plate(db: Catalogue, spec: PlateSpec, *, screen: str | None = None) -> tuple[int, str, list[tuple[int, str]]]:
     """Insert or refresh a plate and all its fields in one transaction.
 
     Returns (plate id, "imported" | "updated" | "unchanged", [(image id, status) per spec.images]).
     Well and well sample ids stay the same when the layout did not change.
     """
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         screen_row = _ensure_screen(session, screen)
         plate = session.scalar(select(Plate).where(Plate.url == spec.url)
                                .options(selectinload(Plate.wells).selectinload(Well.samples)))
@@ -148,7 +148,7 @@ def plate_image_access(session: Session, image_id: int) -> tuple[bool, int | Non
 
 # -- reads ---------------------------------------------------------------------------------------
 
-def list_screens(*, plate_id: int | None = None, offset: int = 0, limit: int | None = None, order: str = "id",
+def list_screens(db: Catalogue, *, plate_id: int | None = None, offset: int = 0, limit: int | None = None, order: str = "id",
                  viewer: Principal | None = None) -> tuple[list[ScreenRecord], int]:
     plates = select(Plate.screen_id, func.count(Plate.id).label("n")).group_by(Plate.screen_id).subquery()
     query = select(Screen, func.coalesce(plates.c.n, 0)).outerjoin(plates, plates.c.screen_id == Screen.id)
@@ -163,16 +163,16 @@ def list_screens(*, plate_id: int | None = None, offset: int = 0, limit: int | N
     query = query.order_by(*_ordering(Screen, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    with session_scope() as session:
+    with db.session() as session:
         rows = session.execute(query).all()
         return [ScreenRecord(s.id, s.name, s.description, n) for s, n in rows], session.scalar(count)
 
 
-def get_screen(screen_id: int, *, viewer: Principal | None = None) -> ScreenRecord:
+def get_screen(db: Catalogue, screen_id: int, *, viewer: Principal | None = None) -> ScreenRecord:
     query = select(Screen).where(Screen.id == screen_id)
     if _restricted(viewer):
         query = query.where(_screen_visible(viewer))
-    with session_scope() as session:
+    with db.session() as session:
         screen = session.scalar(query)
         if screen is None:
             raise NotFound(f"screen {screen_id} not found")
@@ -194,7 +194,7 @@ def _plate_record(session: Session, plate: Plate) -> PlateRecord:
     )
 
 
-def list_plates(*, screen_id: int | None = None, well_id: int | None = None, orphaned: bool = False,
+def list_plates(db: Catalogue, *, screen_id: int | None = None, well_id: int | None = None, orphaned: bool = False,
                 offset: int = 0, limit: int | None = None, order: str = "id",
                 viewer: Principal | None = None) -> tuple[list[PlateRecord], int]:
     query = select(Plate).options(selectinload(Plate.screen))
@@ -213,15 +213,15 @@ def list_plates(*, screen_id: int | None = None, well_id: int | None = None, orp
     query = query.order_by(*_ordering(Plate, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    with session_scope() as session:
+    with db.session() as session:
         return [_plate_record(session, p) for p in session.scalars(query)], session.scalar(count)
 
 
-def get_plate(plate_id: int, *, viewer: Principal | None = None) -> PlateRecord:
+def get_plate(db: Catalogue, plate_id: int, *, viewer: Principal | None = None) -> PlateRecord:
     query = select(Plate).where(Plate.id == plate_id).options(selectinload(Plate.screen))
     if _restricted(viewer):
         query = query.where(_plate_visible(viewer))
-    with session_scope() as session:
+    with db.session() as session:
         plate = session.scalar(query)
         if plate is None:
             raise NotFound(f"plate {plate_id} not found")
@@ -233,7 +233,7 @@ def _well_record(well: Well) -> WellRecord:
     return WellRecord(well.id, well.plate_id, well.row, well.column, well.path, samples)
 
 
-def list_wells(*, plate_id: int | None = None, field_index: int | None = None, offset: int = 0,
+def list_wells(db: Catalogue, *, plate_id: int | None = None, field_index: int | None = None, offset: int = 0,
                limit: int | None = None, viewer: Principal | None = None) -> tuple[list[WellRecord], int]:
     """Wells in omero-web's order (column, then row); `field_index` keeps only that field's sample."""
     query = select(Well).options(selectinload(Well.samples))
@@ -250,7 +250,7 @@ def list_wells(*, plate_id: int | None = None, field_index: int | None = None, o
     query = query.order_by(Well.column, Well.row, Well.id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    with session_scope() as session:
+    with db.session() as session:
         wells = [_well_record(w) for w in session.scalars(query)]
         total = session.scalar(count)
     if field_index is not None:
@@ -259,18 +259,18 @@ def list_wells(*, plate_id: int | None = None, field_index: int | None = None, o
     return wells, total
 
 
-def get_well(well_id: int, *, viewer: Principal | None = None) -> WellRecord:
+def get_well(db: Catalogue, well_id: int, *, viewer: Principal | None = None) -> WellRecord:
     query = select(Well).where(Well.id == well_id).options(selectinload(Well.samples))
     if _restricted(viewer):
         query = query.where(Well.plate_id.in_(select(Plate.id).where(_plate_visible(viewer))))
-    with session_scope() as session:
+    with db.session() as session:
         well = session.scalar(query)
         if well is None:
             raise NotFound(f"well {well_id} not found")
         return _well_record(well)
 
 
-def plate_grid(plate_id: int, field_index: int, *, acquisition: int | None = None,
+def plate_grid(db: Catalogue, plate_id: int, field_index: int, *, acquisition: int | None = None,
                viewer: Principal | None = None) -> tuple[PlateRecord, list[PlateGridCell]]:
     """The plate and, per well that has this field, the field's image (omero-web PlateGrid).
 
@@ -286,7 +286,7 @@ def plate_grid(plate_id: int, field_index: int, *, acquisition: int | None = Non
     else:
         query = query.where(WellSample.acquisition == acquisition)
     cells, first_of_well = [], {}
-    with session_scope() as session:
+    with db.session() as session:
         for row, column, well_id, image_id, name, description, acquired, imported, sx, sy, index in session.execute(query):
             first = first_of_well.setdefault(well_id, index)
             if acquisition is None or index - first == field_index:
@@ -295,20 +295,20 @@ def plate_grid(plate_id: int, field_index: int, *, acquisition: int | None = Non
     return plate, cells
 
 
-def image_placement(image_id: int) -> ImagePlacement | None:
+def image_placement(db: Catalogue, image_id: int) -> ImagePlacement | None:
     """The well sample holding an image (None for an image outside any plate)."""
     query = (select(WellSample.id, Well.id, Plate.id, Plate.name, WellSample.field_index, Screen.id, Screen.name)
              .join(Well, Well.id == WellSample.well_id).join(Plate, Plate.id == Well.plate_id)
              .outerjoin(Screen, Screen.id == Plate.screen_id).where(WellSample.image_id == image_id).limit(1))
-    with session_scope() as session:
+    with db.session() as session:
         row = session.execute(query).first()
     return None if row is None else ImagePlacement(*row)
 
 
-def well_bounds(plate_id: int) -> tuple[int, int, int, int] | None:
+def well_bounds(db: Catalogue, plate_id: int) -> tuple[int, int, int, int] | None:
     """(min row, min column, max row, max column) over a plate's wells; None without wells."""
     query = select(func.min(Well.row), func.min(Well.column), func.max(Well.row), func.max(Well.column)).where(
         Well.plate_id == plate_id)
-    with session_scope() as session:
+    with db.session() as session:
         bounds = session.execute(query).one()
     return None if bounds[0] is None else tuple(bounds)

@@ -11,13 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
-from .db import session_scope
+from .db import Catalogue
 from .errors import NotFound
 from .models import Channel, Dataset, Image, Level, Project, SourceObjectRow, utcnow
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 
 if TYPE_CHECKING:
-    from ..auth.principal import Principal
+    from .principal import Principal
 
 #: Bump when the manifest layout changes so that re-import refreshes every image.
 MANIFEST_VERSION = 1
@@ -76,13 +76,13 @@ def _fill_image(row: Image, spec: ImageSpec, name: str) -> None:
     ]
 
 
-def ensure_dataset(project: str | None, dataset: str | None) -> int | None:
+def ensure_dataset(db: Catalogue, project: str | None, dataset: str | None) -> int | None:
     """Create the project/dataset if missing (done once before concurrent imports)."""
     if not project and not dataset:
         return None
     for attempt in range(3):
         try:
-            with session_scope(write=True) as session:
+            with db.session(write=True) as session:
                 ds = _ensure_dataset(session, project, dataset)
                 return ds.id if ds else None
         except IntegrityError:  # another importer created it first: read it back
@@ -91,14 +91,14 @@ def ensure_dataset(project: str | None, dataset: str | None) -> int | None:
     return None
 
 
-def register_image(spec: ImageSpec, *, project: str | None = None, dataset: str | None = None,
+def register_image(db: Catalogue, spec: ImageSpec, *, project: str | None = None, dataset: str | None = None,
                    name: str | None = None) -> tuple[int, str]:
     """Insert or refresh one image in a single transaction.
 
     Returns (image id, "imported" | "updated" | "unchanged"). Nothing is written unless
     the whole image is valid, so a failure never leaves a half-registered image.
     """
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         return upsert_image(session, spec, _ensure_dataset(session, project, dataset), name or spec.name)
 
 
@@ -127,31 +127,31 @@ def upsert_image(session: Session, spec: ImageSpec, ds: Dataset | None, name: st
     return row.id, status
 
 
-def recorded_sources(url: str) -> dict[int, list[SourceObject]]:
+def recorded_sources(db: Catalogue, url: str) -> dict[int, list[SourceObject]]:
     """Sources recorded for every image registered from `url` (keyed by series).
 
     Empty when any image from `url` is marked missing/changed, so that an import of the
     URL reads it again (and repairs it) instead of taking the "unchanged" shortcut.
     """
-    with session_scope() as session:
+    with db.session() as session:
         rows = session.scalars(select(Image).where(Image.url == url).options(selectinload(Image.sources))).all()
         if any(row.status != "ok" for row in rows):
             return {}
         return {row.series: [_source(s) for s in row.sources] for row in rows}
 
 
-def source_urls_under(prefix: str) -> set[str]:
+def source_urls_under(db: Catalogue, prefix: str) -> set[str]:
     """Every source object URL recorded by any image that starts with `prefix`."""
     query = select(SourceObjectRow.url).where(SourceObjectRow.url.startswith(prefix, autoescape=True))
-    with session_scope() as session:
+    with db.session() as session:
         return set(session.scalars(query))
 
 
-def mark_verified(image_id: int, revision: int, status: str, message: str | None) -> bool:
+def mark_verified(db: Catalogue, image_id: int, revision: int, status: str, message: str | None) -> bool:
     """Set an image's status after a verify, unless it was re-imported meanwhile (revision moved).
 
     Returns whether the row was changed."""
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         row = session.get(Image, image_id)
         if row is None or row.revision != revision:
             return False
@@ -161,12 +161,12 @@ def mark_verified(image_id: int, revision: int, status: str, message: str | None
         return True
 
 
-def image_ids_for_url(url: str) -> list[int]:
-    with session_scope() as session:
+def image_ids_for_url(db: Catalogue, url: str) -> list[int]:
+    with db.session() as session:
         return list(session.scalars(select(Image.id).where(Image.url == url).order_by(Image.series)))
 
 
-def images_named(name: str, *, limit: int = 10, viewer: Principal | None = None) -> list[tuple[int, str]]:
+def images_named(db: Catalogue, name: str, *, limit: int = 10, viewer: Principal | None = None) -> list[tuple[int, str]]:
     """(id, name) of images called `name` or `name.<suffix>` (lookup by name, e.g. IIIF identifiers)."""
     escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     query = (select(Image.id, Image.name)
@@ -174,7 +174,7 @@ def images_named(name: str, *, limit: int = 10, viewer: Principal | None = None)
              .order_by(Image.id).limit(limit))
     if _restricted(viewer):
         query = query.where(_image_visible(viewer))
-    with session_scope() as session:
+    with db.session() as session:
         return [(row.id, row.name) for row in session.execute(query)]
 
 
@@ -220,12 +220,12 @@ def _image_query(full: bool):
     return select(Image).options(*options)
 
 
-def get_image(image_id: int, *, full: bool = True, viewer: Principal | None = None) -> ImageRecord:
+def get_image(db: Catalogue, image_id: int, *, full: bool = True, viewer: Principal | None = None) -> ImageRecord:
     """One image; NotFound also when `viewer` may not read it (None: no restriction, the CLI)."""
     query = _image_query(full).where(Image.id == image_id)
     if _restricted(viewer):
         query = query.where(_image_visible(viewer))
-    with session_scope() as session:
+    with db.session() as session:
         row = session.scalar(query)
         if row is None:
             raise NotFound(f"image {image_id} not found")
@@ -241,7 +241,7 @@ def _ordering(model, order: str):
     raise ValueError(f"unknown order {order!r}: expected 'id' or 'name'")
 
 
-def list_images(*, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
+def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
                 ids: list[int] | None = None, offset: int = 0, limit: int | None = None,
                 order: str = "id", viewer: Principal | None = None) -> tuple[list[ImageRecord], int]:
     """Images (without level manifests) in id (or name) order, and the total count for paging."""
@@ -263,7 +263,7 @@ def list_images(*, project_id: int | None = None, dataset_id: int | None = None,
     query = query.order_by(*_ordering(Image, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    with session_scope() as session:
+    with db.session() as session:
         return [_record(r, full=False) for r in session.scalars(query)], session.scalar(count)
 
 
@@ -276,7 +276,7 @@ def _projects_query(viewer: Principal | None = None):
     return query.where(_project_visible(viewer)) if _restricted(viewer) else query
 
 
-def list_projects(*, offset: int = 0, limit: int | None = None, order: str = "id",
+def list_projects(db: Catalogue, *, offset: int = 0, limit: int | None = None, order: str = "id",
                   viewer: Principal | None = None) -> tuple[list[ProjectRecord], int]:
     query = _projects_query(viewer).order_by(*_ordering(Project, order)).offset(offset)
     if limit is not None:
@@ -284,14 +284,14 @@ def list_projects(*, offset: int = 0, limit: int | None = None, order: str = "id
     count = select(func.count(Project.id))
     if _restricted(viewer):
         count = count.where(_project_visible(viewer))
-    with session_scope() as session:
+    with db.session() as session:
         rows = session.execute(query).all()
         total = session.scalar(count)
         return [ProjectRecord(p.id, p.name, p.description, n) for p, n in rows], total
 
 
-def get_project(project_id: int, *, viewer: Principal | None = None) -> ProjectRecord:
-    with session_scope() as session:
+def get_project(db: Catalogue, project_id: int, *, viewer: Principal | None = None) -> ProjectRecord:
+    with db.session() as session:
         row = session.execute(_projects_query(viewer).where(Project.id == project_id)).first()
         if row is None:
             raise NotFound(f"project {project_id} not found")
@@ -299,7 +299,7 @@ def get_project(project_id: int, *, viewer: Principal | None = None) -> ProjectR
         return ProjectRecord(project.id, project.name, project.description, n)
 
 
-def list_datasets(*, project_id: int | None = None, image_id: int | None = None, offset: int = 0,
+def list_datasets(db: Catalogue, *, project_id: int | None = None, image_id: int | None = None, offset: int = 0,
                   limit: int | None = None, order: str = "id",
                   viewer: Principal | None = None) -> tuple[list[DatasetRecord], int]:
     counts = select(Image.dataset_id, func.count(Image.id).label("n")).group_by(Image.dataset_id).subquery()
@@ -317,14 +317,14 @@ def list_datasets(*, project_id: int | None = None, image_id: int | None = None,
     query = query.order_by(*_ordering(Dataset, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    with session_scope() as session:
+    with db.session() as session:
         rows = session.execute(query).all()
         return ([DatasetRecord(d.id, d.name, d.description, p.id, p.name, n) for d, p, n in rows],
                 session.scalar(count))
 
 
-def get_dataset(dataset_id: int, *, viewer: Principal | None = None) -> DatasetRecord:
-    with session_scope() as session:
+def get_dataset(db: Catalogue, dataset_id: int, *, viewer: Principal | None = None) -> DatasetRecord:
+    with db.session() as session:
         row = session.get(Dataset, dataset_id)
         if row is not None and _restricted(viewer) and not viewer.can_read(*_dataset_access(row)):
             row = None
@@ -334,17 +334,17 @@ def get_dataset(dataset_id: int, *, viewer: Principal | None = None) -> DatasetR
         return DatasetRecord(row.id, row.name, row.description, row.project_id, row.project.name, n)
 
 
-def set_image_status(image_id: int, status: str, message: str | None = None) -> None:
-    with session_scope(write=True) as session:
+def set_image_status(db: Catalogue, image_id: int, status: str, message: str | None = None) -> None:
+    with db.session(write=True) as session:
         row = session.get(Image, image_id)
         if row is None:
             raise NotFound(f"image {image_id} not found")
         row.status, row.status_message = status, message
 
 
-def set_channel_ranges(image_id: int, ranges: list[tuple[float, float]]) -> None:
+def set_channel_ranges(db: Catalogue, image_id: int, ranges: list[tuple[float, float]]) -> None:
     """Record per-channel data min/max gathered at import (for automatic windows)."""
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         rows = session.scalars(select(Channel).where(Channel.image_id == image_id).order_by(Channel.index)).all()
         for row, (low, high) in zip(rows, ranges):
             if row.window_min is None:
@@ -389,9 +389,9 @@ def _dataset_access(row: Dataset) -> tuple[bool, int | None]:
     return bool(public), group_id
 
 
-def image_access(image_id: int) -> tuple[bool, int | None]:
+def image_access(db: Catalogue, image_id: int) -> tuple[bool, int | None]:
     """(public, owning group id) in effect for an image, for `Principal.can_read`; NotFound if absent."""
-    with session_scope() as session:
+    with db.session() as session:
         row = session.get(Image, image_id)
         if row is None:
             raise NotFound(f"image {image_id} not found")
@@ -418,13 +418,13 @@ def _container(session: Session, kind: str, ident: str) -> Project | Dataset:
     return row
 
 
-def set_visibility(kind: str, ident: str, *, public: bool | None = None, group_id: int | None = None,
+def set_visibility(db: Catalogue, kind: str, ident: str, *, public: bool | None = None, group_id: int | None = None,
                    clear_group: bool = False, inherit: bool = False) -> int:
     """Mark a project/dataset public or private and/or give it to a group; returns its id.
 
     `inherit` makes a dataset's visibility "as its project" again; `clear_group` removes the owner
     (for a dataset: the project's group applies again)."""
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         row = _container(session, kind, ident)
         if inherit:
             if kind != "dataset":
@@ -437,9 +437,9 @@ def set_visibility(kind: str, ident: str, *, public: bool | None = None, group_i
         return row.id
 
 
-def create_project(name: str, *, public: bool = True, group_id: int | None = None) -> int:
+def create_project(db: Catalogue, name: str, *, public: bool = True, group_id: int | None = None) -> int:
     """An empty project (e.g. private, before importing into it); the existing one's id if present."""
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         row = session.scalar(select(Project).where(Project.name == name))
         if row is None:
             row = Project(name=name, public=public, group_id=group_id)
@@ -448,13 +448,13 @@ def create_project(name: str, *, public: bool = True, group_id: int | None = Non
         return row.id
 
 
-def add_levels(image_id: int, revision: int, levels: list[LevelSpec]) -> bool:
+def add_levels(db: Catalogue, image_id: int, revision: int, levels: list[LevelSpec]) -> bool:
     """Append derived levels (overviews made at import) without bumping the revision.
 
     Each level's layout["level"] must be the index it gets. Nothing is added if the image was
     re-imported meanwhile (revision moved) or its level count changed since the levels were
     planned (another process added them first). Returns whether levels were added."""
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         row = session.get(Image, image_id)
         if row is None:
             raise NotFound(f"image {image_id} not found")

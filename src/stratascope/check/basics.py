@@ -1,4 +1,4 @@
-"""Functional probes, all read-only and counted through `SOURCE`: connectivity, listing,
+"""Functional probes, all read-only and counted through the `SourceReader`: connectivity, listing,
 delimiter listing, HEAD metadata, ETag stability, ranged GETs and a missing key."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import uuid
 
 import obstore
 
-from ..storage import SOURCE, Location, ObjectInfo, ObjectNotFound, StorageError
-from ..storage.stores import open_store
+from ..storage import Location, ObjectInfo, ObjectNotFound, SourceReader, StorageError, StoreRegistry
 from .model import FAIL, PASS, WARN, CheckItem, ms, short_error
 
 #: Enough to cross one S3 page boundary (1000 keys) without walking a huge prefix.
@@ -22,10 +21,10 @@ def list_prefix_key(location: Location) -> str | None:
     return location.key.rstrip("/") + "/" if location.key else None
 
 
-async def connectivity(location: Location) -> tuple[CheckItem, list[ObjectInfo] | None]:
+async def connectivity(source: SourceReader, location: Location) -> tuple[CheckItem, list[ObjectInfo] | None]:
     started = time.perf_counter()
     try:
-        objects = await SOURCE.list(location, limit=LIST_LIMIT)
+        objects = await source.list(location, limit=LIST_LIMIT)
     except StorageError as exc:
         return CheckItem(
             "connectivity", "Connectivity and credentials", FAIL, short_error(exc),
@@ -56,17 +55,18 @@ def listing(objects: list[ObjectInfo]) -> CheckItem:
                      "run against a prefix with more than 1000 objects to test pagination.")
 
 
-async def delimiter(location: Location, objects: list[ObjectInfo]) -> CheckItem:
+async def delimiter(source: SourceReader, stores: StoreRegistry, location: Location,
+                    objects: list[ObjectInfo]) -> CheckItem:
     title = "Delimiter listing"
     prefix = list_prefix_key(location)
     started = time.perf_counter()
     try:
-        result = await obstore.list_with_delimiter_async(open_store(location), prefix)
+        result = await obstore.list_with_delimiter_async(stores.open(location), prefix)
     except Exception as exc:  # noqa: BLE001 - any store error is the finding itself
-        SOURCE.counter.record("list")
+        source.counter.record("list")
         return CheckItem("delimiter", title, FAIL, short_error(exc),
                          "Folder-style listing fails: browsing a bucket by prefix (import of a folder) will not work.")
-    SOURCE.counter.record("list")  # outside SourceReader, so count it by hand
+    source.counter.record("list")  # outside SourceReader, so count it by hand
     elapsed = time.perf_counter() - started
     got_dirs = {p.rstrip("/").rsplit("/", 1)[-1] for p in result["common_prefixes"]}
     got_files = {o["path"].rsplit("/", 1)[-1] for o in result["objects"]}
@@ -92,10 +92,10 @@ def _key(info: ObjectInfo, location: Location) -> str:
     return info.url.removeprefix(location.root.rstrip("/") + "/")
 
 
-async def head_metadata(sample: ObjectInfo) -> CheckItem:
+async def head_metadata(source: SourceReader, sample: ObjectInfo) -> CheckItem:
     title = "HEAD metadata (size, ETag, last-modified)"
     try:
-        info = await SOURCE.head(sample.url)
+        info = await source.head(sample.url)
     except StorageError as exc:
         return CheckItem("head", title, FAIL, short_error(exc), "HEAD fails: verify and import cannot check objects.")
     missing = [name for name, value in (("ETag", info.etag), ("last-modified", info.last_modified)) if not value]
@@ -109,10 +109,10 @@ async def head_metadata(sample: ObjectInfo) -> CheckItem:
     return CheckItem("head", title, PASS, figure, "Every imported object can be pinned by size and ETag.")
 
 
-async def etag_stability(sample: ObjectInfo) -> CheckItem:
+async def etag_stability(source: SourceReader, sample: ObjectInfo) -> CheckItem:
     title = "ETag stability"
     try:
-        first, second = await SOURCE.head(sample.url), await SOURCE.head(sample.url)
+        first, second = await source.head(sample.url), await source.head(sample.url)
     except StorageError as exc:
         return CheckItem("etag", title, FAIL, short_error(exc), "HEAD fails: ETags cannot be compared.")
     tags = [first.etag, second.etag, sample.etag]
@@ -129,7 +129,7 @@ async def etag_stability(sample: ObjectInfo) -> CheckItem:
                      "ETags are stable: changed objects are detected reliably.")
 
 
-async def ranged_get(sample: ObjectInfo) -> CheckItem:
+async def ranged_get(source: SourceReader, sample: ObjectInfo) -> CheckItem:
     title = "Ranged GET support"
     size = sample.size
     span = min(size, 4096)
@@ -137,10 +137,10 @@ async def ranged_get(sample: ObjectInfo) -> CheckItem:
         return CheckItem("range", title, WARN, f"object of {size} B: too small to test",
                          "Untested; put an object of at least 4 KiB under the prefix.")
     try:
-        whole = await SOURCE.get_range(sample.url, 0, span)
-        inner = await SOURCE.get_range(sample.url, span // 4, span // 2)
-        suffix = await SOURCE.get_suffix(sample.url, span // 2)
-        tail = await SOURCE.get_range(sample.url, size - span // 2, size)
+        whole = await source.get_range(sample.url, 0, span)
+        inner = await source.get_range(sample.url, span // 4, span // 2)
+        suffix = await source.get_suffix(sample.url, span // 2)
+        tail = await source.get_range(sample.url, size - span // 2, size)
     except StorageError as exc:
         return CheckItem("range", title, FAIL, short_error(exc),
                          "Ranged GETs fail: stratascope reads every chunk with a ranged GET.")
@@ -158,12 +158,12 @@ async def ranged_get(sample: ObjectInfo) -> CheckItem:
     return CheckItem("range", title, PASS, figure, "Chunks can be read with one ranged GET each.")
 
 
-async def missing_key(location: Location) -> CheckItem:
+async def missing_key(source: SourceReader, location: Location) -> CheckItem:
     title = "Missing key behaviour"
     target = location.child(f"stratascope-check-missing-{uuid.uuid4().hex}")
     started = time.perf_counter()
     try:
-        await SOURCE.head(target)
+        await source.head(target)
         outcome = "HEAD of a random key succeeded"
     except ObjectNotFound:
         outcome = None

@@ -1,6 +1,6 @@
 """Latency, throughput and parallel scaling of ranged GETs, plus what they mean for tiles.
 
-Sequential probes read through `SOURCE` (counted, with stratascope's own retry policy).
+Sequential probes read through the `SourceReader` (counted, with stratascope's own retry policy).
 The parallel probe uses a twin of the store with retries switched off, so that every
 503 is seen, then retries by hand with the same backoff stratascope uses: that is the
 only way to report how often the store throttles.
@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import obstore
-from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
 
-from ..storage import SOURCE, Location, ObjectInfo, StorageError, parse_url
-from ..storage.stores import RETRY_CONFIG, _overrides
+from ..storage import Location, ObjectInfo, RetryPolicy, SourceReader, StorageError, StoreRegistry, parse_url
 from .model import FAIL, PASS, WARN, CheckItem, Deadline, graded, ms, percentile, short_error
 
 KIB, MIB = 1024, 1024 * 1024
@@ -28,8 +26,8 @@ LARGE_GET = 16 * MIB
 LARGE_TOTAL = 64 * MIB
 PARALLEL_LEVELS = (1, 4, 16, 64)
 PARALLEL_REQUESTS = 64  # per level, so each level costs the same number of requests
-MAX_HAND_RETRIES = int(RETRY_CONFIG["max_retries"])
-NO_RETRY = {"max_retries": 0, "retry_timeout": timedelta(seconds=5)}
+#: the no-retry twin still gives up on a request after this long
+NO_RETRY_TIMEOUT = timedelta(seconds=5)
 
 # Thresholds (seconds, MB/s); docs/checklist.md explains each.
 SMALL_P50 = (0.100, 1.000)
@@ -44,21 +42,22 @@ class Latencies:
     large: list[float] = field(default_factory=list)
 
 
-async def _timed_ranges(url: str, size: int, length: int, deadline: Deadline, rng: random.Random) -> list[float]:
+async def _timed_ranges(source: SourceReader, url: str, size: int, length: int, deadline: Deadline,
+                        rng: random.Random) -> list[float]:
     samples = []
     for _ in range(SAMPLES):
         if deadline.expired:
             break
         start = rng.randrange(0, max(1, size - length + 1))
         began = time.perf_counter()
-        data = await SOURCE.get_range(url, start, start + length)
+        data = await source.get_range(url, start, start + length)
         samples.append(time.perf_counter() - began)
         if len(data) != length:
             raise StorageError(f"asked {length} B, got {len(data)} B")
     return samples
 
 
-async def latency(sample: ObjectInfo | None, note: str) -> tuple[list[CheckItem], Latencies]:
+async def latency(source: SourceReader, sample: ObjectInfo | None, note: str) -> tuple[list[CheckItem], Latencies]:
     lat = Latencies()
     items = []
     specs = (("latency_4k", "Latency of 4 KiB ranged GETs", 4 * KIB, SMALL_P50, "small"),
@@ -70,7 +69,7 @@ async def latency(sample: ObjectInfo | None, note: str) -> tuple[list[CheckItem]
                                    "Put an object of at least 1 MiB under the prefix, or use --write-probe."))
             continue
         try:
-            samples = await _timed_ranges(sample.url, sample.size, length, Deadline(PHASE_SECONDS), rng)
+            samples = await _timed_ranges(source, sample.url, sample.size, length, Deadline(PHASE_SECONDS), rng)
         except StorageError as exc:
             items.append(CheckItem(item_id, title, FAIL, short_error(exc), "Ranged GETs fail under repetition."))
             continue
@@ -84,7 +83,7 @@ async def latency(sample: ObjectInfo | None, note: str) -> tuple[list[CheckItem]
     return items, lat
 
 
-async def throughput(sample: ObjectInfo | None, note: str) -> CheckItem:
+async def throughput(source: SourceReader, sample: ObjectInfo | None, note: str) -> CheckItem:
     title = "Throughput of large GETs"
     if sample is None or sample.size < MIB:
         return CheckItem("throughput", title, WARN, "untested: no object of at least 1 MiB",
@@ -94,7 +93,7 @@ async def throughput(sample: ObjectInfo | None, note: str) -> CheckItem:
     try:
         while total < LARGE_TOTAL and not deadline.expired:
             start = (requests * length) % max(1, sample.size - length + 1)
-            total += len(await SOURCE.get_range(sample.url, start, start + length))
+            total += len(await source.get_range(sample.url, start, start + length))
             requests += 1
     except StorageError as exc:
         return CheckItem("throughput", title, FAIL, short_error(exc), "Large GETs fail.")
@@ -106,16 +105,10 @@ async def throughput(sample: ObjectInfo | None, note: str) -> CheckItem:
                      f"(pass from {THROUGHPUT[0]:.0f} MB/s, fail below {THROUGHPUT[1]:.0f} MB/s).")
 
 
-def no_retry_store(location: Location):
-    """The same store as `open_store` builds, but without retries (see the module docstring)."""
-    if location.scheme == "file":
-        return LocalStore("/")
-    config, client = _overrides(location.root)
-    kinds = {"s3": S3Store, "gs": GCSStore, "az": AzureStore}
-    if location.scheme in kinds:
-        return kinds[location.scheme](location.bucket, config=config or None, client_options=client,
-                                      retry_config=NO_RETRY)
-    return HTTPStore.from_url(location.root, client_options=client, retry_config=NO_RETRY)
+def no_retry_store(stores: StoreRegistry, location: Location):
+    """The same store as `stores.open` builds, but without retries (see the module docstring)."""
+    policy = replace(stores.retry, max_retries=0, retry_timeout=NO_RETRY_TIMEOUT)
+    return StoreRegistry(stores.overrides, retry=policy, allow_http=stores.allow_http).open(location)
 
 
 def _throttled(exc: Exception) -> bool:
@@ -130,33 +123,37 @@ class Parallel:
     throttled: int = 0
     retries: int = 0
     failed: list[str] = field(default_factory=list)
+    #: retries by hand after a throttled answer, as many as stratascope's own policy allows
+    max_retries: int = RetryPolicy.max_retries
 
 
-async def _one_get(store, location: Location, start: int, result: Parallel) -> float:
-    backoff = RETRY_CONFIG["backoff"]["init_backoff"].total_seconds()
+async def _one_get(source: SourceReader, policy: RetryPolicy, store, location: Location, start: int,
+                   result: Parallel) -> float:
+    backoff, max_backoff = policy.init_backoff.total_seconds(), policy.max_backoff.total_seconds()
     began = time.perf_counter()
-    for attempt in range(MAX_HAND_RETRIES + 1):
+    for attempt in range(result.max_retries + 1):
         try:
             got = await obstore.get_range_async(store, location.key, start=start, end=start + 4 * KIB)
-            SOURCE.counter.record("get_range", len(got))  # outside SourceReader, so count it by hand
+            source.counter.record("get_range", len(got))  # outside SourceReader, so count it by hand
             return time.perf_counter() - began
         except Exception as exc:  # noqa: BLE001 - classify, then retry or give up
-            SOURCE.counter.record("get_range")
-            if not _throttled(exc) or attempt == MAX_HAND_RETRIES:
+            source.counter.record("get_range")
+            if not _throttled(exc) or attempt == result.max_retries:
                 raise
             result.throttled += 1
             result.retries += 1
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # jitter, as obstore does
-            backoff = min(backoff * 2, 4.0)
+            backoff = min(backoff * 2, max_backoff)
     raise AssertionError("unreachable")
 
 
-async def parallel(sample: ObjectInfo | None) -> tuple[Parallel, str | None]:
-    result = Parallel()
+async def parallel(source: SourceReader, stores: StoreRegistry,
+                   sample: ObjectInfo | None) -> tuple[Parallel, str | None]:
+    result = Parallel(max_retries=stores.retry.max_retries)
     if sample is None or sample.size < 4 * KIB:
         return result, "no object of at least 4 KiB"
     location = parse_url(sample.url)
-    store, rng, deadline = no_retry_store(location), random.Random(1), Deadline(2 * PHASE_SECONDS)
+    store, rng, deadline = no_retry_store(stores, location), random.Random(1), Deadline(2 * PHASE_SECONDS)
     for level in PARALLEL_LEVELS:
         if deadline.expired:
             break
@@ -164,7 +161,7 @@ async def parallel(sample: ObjectInfo | None) -> tuple[Parallel, str | None]:
         began = time.perf_counter()
         for _ in range(PARALLEL_REQUESTS // level):
             starts = [rng.randrange(0, sample.size - 4 * KIB + 1) for _ in range(level)]
-            outcomes = await asyncio.gather(*(_one_get(store, location, s, result) for s in starts),
+            outcomes = await asyncio.gather(*(_one_get(source, stores.retry, store, location, s, result) for s in starts),
                                             return_exceptions=True)
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
@@ -211,7 +208,7 @@ def throttling_item(result: Parallel, skipped: str | None) -> CheckItem:
     if recovered:
         return CheckItem("throttling", title, WARN, figure,
                          "The store throttles under load; stratascope's backoff (up to "
-                         f"{MAX_HAND_RETRIES} retries) recovers, at the cost of latency.")
+                         f"{result.max_retries} retries) recovers, at the cost of latency.")
     return CheckItem("throttling", title, FAIL, figure,
                      "Throttling outlasts stratascope's retries: users will see 502/504 under load.")
 

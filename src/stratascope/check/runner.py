@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
-from ..storage import InvalidURL, Location, ObjectInfo, parse_url
+from ..storage import InvalidURL, Location, ObjectInfo, SourceReader, StorageError, parse_url
 from . import basics, performance, s3facts
 from .model import PASS, WARN, CheckItem
 from .write_probe import WriteProbe, untested_consistency
 
+if TYPE_CHECKING:
+    from ..services import Services
 
-def run_check(store_url: str, write_probe: str | None = None) -> list[CheckItem]:
+
+def run_check(services: Services, store_url: str, write_probe: str | None = None) -> list[CheckItem]:
     """The sync entry (CLI). Raises `InvalidURL` for URLs that cannot be checked."""
-    return asyncio.run(check(store_url, write_probe))
+    return asyncio.run(check(services, store_url, write_probe))
 
 
 def _validate(store_url: str, write_probe: str | None) -> tuple[Location, Location | None]:
@@ -23,18 +27,20 @@ def _validate(store_url: str, write_probe: str | None) -> tuple[Location, Locati
     return location, probe
 
 
-async def check(store_url: str, write_probe: str | None = None) -> list[CheckItem]:
+async def check(services: Services, store_url: str, write_probe: str | None = None) -> list[CheckItem]:
+    """The checklist for `store_url`, read through `services.source` (and its stores)."""
     location, _ = _validate(store_url, write_probe)
+    source, stores, settings = services.source, services.stores, services.settings
     items: list[CheckItem] = []
-    item, objects = await basics.connectivity(location)
+    item, objects = await basics.connectivity(source, location)
     items.append(item)
     if objects is None:  # nothing else can be measured; one clear failure is the answer
         return items
     items.append(basics.listing(objects))
-    items.append(await basics.delimiter(location, objects))
+    items.append(await basics.delimiter(source, stores, location, objects))
 
-    client = s3facts.boto3_client(location) if location.scheme == "s3" else None
-    probe = WriteProbe(write_probe) if write_probe else None
+    client = s3facts.boto3_client(location, settings) if location.scheme == "s3" else None
+    probe = WriteProbe(source, stores, write_probe) if write_probe else None
     try:
         if probe is not None:
             items.extend(await probe.consistency())
@@ -47,33 +53,34 @@ async def check(store_url: str, write_probe: str | None = None) -> list[CheckIte
 
         head_info = None
         if sample is not None:
-            items.append(await basics.head_metadata(sample))
-            items.append(await basics.etag_stability(sample))
-            items.append(await basics.ranged_get(sample))
-            head_info = await _quiet_head(sample)
+            items.append(await basics.head_metadata(source, sample))
+            items.append(await basics.etag_stability(source, sample))
+            items.append(await basics.ranged_get(source, sample))
+            head_info = await _quiet_head(source, sample)
         else:
             items.extend(_no_object("head", "etag", "range"))
-        items.append(await basics.missing_key(location))
+        items.append(await basics.missing_key(source, location))
 
         items.append(await s3facts.versioning(location, client, head_info))
         classes, archived = await s3facts.storage_classes(location, client)
         items.append(classes)
-        probe_client = s3facts.boto3_client(probe.root) if probe is not None and probe.root.scheme == "s3" else None
+        probe_client = (s3facts.boto3_client(probe.root, settings)
+                        if probe is not None and probe.root.scheme == "s3" else None)
         items.append(await s3facts.restore(location, probe_client or client, archived,
                                            probe.restore_target if probe is not None else None))
 
         # an archived sample cannot be read before a restore: skip the timings rather than fail them
         readable = None if sample is not None and _key_of(sample) in archived else sample
-        latency_items, lat = await performance.latency(readable, note)
+        latency_items, lat = await performance.latency(source, readable, note)
         items.extend(latency_items)
-        items.append(await performance.throughput(readable, note))
-        result, skipped = await performance.parallel(readable)
+        items.append(await performance.throughput(source, readable, note))
+        result, skipped = await performance.parallel(source, stores, readable)
         items.append(performance.scaling_item(result, skipped))
         items.append(performance.throttling_item(result, skipped))
         items.extend(performance.estimates(lat))
     finally:
         if probe is not None:
-            cleanup_client = s3facts.boto3_client(probe.root) if probe.root.scheme == "s3" else None
+            cleanup_client = s3facts.boto3_client(probe.root, settings) if probe.root.scheme == "s3" else None
             left = await probe.cleanup(cleanup_client)
             items.append(_cleanup_item(probe, left))
     return items
@@ -87,11 +94,9 @@ def _key_of(info: ObjectInfo) -> str:
     return parse_url(info.url).key
 
 
-async def _quiet_head(sample: ObjectInfo) -> ObjectInfo | None:
-    from ..storage import SOURCE, StorageError
-
+async def _quiet_head(source: SourceReader, sample: ObjectInfo) -> ObjectInfo | None:
     try:
-        return await SOURCE.head(sample.url)
+        return await source.head(sample.url)
     except StorageError:
         return None
 

@@ -8,40 +8,19 @@ from what HEAD returns (a version id means the store keeps versions).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 
-from ..config import get_settings
+from ..config import Settings
 from ..storage import Location, ObjectInfo
+from ..storage.archive import boto3_s3_client
 from .model import FAIL, PASS, WARN, CheckItem, short_error
 
 ARCHIVE_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
-_ALIASES = {
-    "endpoint_url": ("aws_endpoint", "endpoint", "aws_endpoint_url", "endpoint_url"),
-    "region_name": ("aws_region", "region"),
-    "aws_access_key_id": ("aws_access_key_id", "access_key_id"),
-    "aws_secret_access_key": ("aws_secret_access_key", "secret_access_key"),
-    "aws_session_token": ("aws_session_token", "session_token", "token"),
-}
 
 
-def boto3_client(location: Location):
-    """A boto3 S3 client for the bucket, or None when boto3 is not installed."""
-    try:
-        import boto3
-    except ImportError:
-        return None
-    table = {k.lower(): v for k, v in get_settings().stores.get(location.root, {}).items()}
-    env = {
-        "endpoint_url": os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT"),
-        "region_name": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-    }
-    kwargs = {k: v for k, v in env.items() if v}
-    for name, keys in _ALIASES.items():
-        for key in keys:
-            if table.get(key):
-                kwargs[name] = str(table[key])
-    return boto3.client("s3", **kwargs)  # keys: AWS_* env / profile, as boto3 resolves them
+def boto3_client(location: Location, settings: Settings):
+    """A boto3 S3 client for the bucket, configured as the archive inspector's clients are."""
+    return boto3_s3_client(settings.stores.get(location.root, {}), settings.aws_endpoint_url, settings.aws_region)
 
 
 def _error_code(exc: Exception) -> str:

@@ -11,8 +11,7 @@ import uuid
 
 import obstore
 
-from ..storage import SOURCE, Location, ObjectNotFound, parse_url
-from ..storage.stores import open_store
+from ..storage import Location, ObjectNotFound, SourceReader, StoreRegistry, parse_url
 from .model import FAIL, PASS, WARN, CheckItem, ms, short_error
 
 SAMPLE_BYTES = 2 * 1024 * 1024
@@ -21,9 +20,10 @@ SAMPLE_BYTES = 2 * 1024 * 1024
 class WriteProbe:
     """Everything written lives under `<PREFIX>/stratascope-check-<random>/` and is deleted."""
 
-    def __init__(self, prefix_url: str):
+    def __init__(self, source: SourceReader, stores: StoreRegistry, prefix_url: str):
         self.root = parse_url(prefix_url).child(f"stratascope-check-{uuid.uuid4().hex[:12]}")
-        self.store = open_store(self.root)
+        self.source = source
+        self.store = stores.open(self.root)
         self.written: set[str] = set()
         self.local_top = _first_missing_folder("/" + self.root.key) if self.root.scheme == "file" else None
 
@@ -32,11 +32,11 @@ class WriteProbe:
             raise AssertionError(f"write outside the probe prefix: {location.url}")  # guards the promise
         self.written.add(location.key)
         await obstore.put_async(self.store, location.key, data)
-        SOURCE.counter.record("put")
+        self.source.counter.record("put")
 
     async def delete(self, location: Location) -> None:
         await obstore.delete_async(self.store, location.key)
-        SOURCE.counter.record("delete")
+        self.source.counter.record("delete")
 
     async def consistency(self) -> list[CheckItem]:
         target = self.root.child("consistency")
@@ -45,17 +45,17 @@ class WriteProbe:
             first, second = os.urandom(4096), os.urandom(4096)
             await self.put(target, first)
             began = time.perf_counter()
-            read_new = await SOURCE.get(target) == first
+            read_new = await self.source.get(target) == first
             await self.put(target, second)
-            read_over = await SOURCE.get(target) == second
-            listed = target.url in {o.url for o in await SOURCE.list(self.root)}
+            read_over = await self.source.get(target) == second
+            listed = target.url in {o.url for o in await self.source.list(self.root)}
             await self.delete(target)
             try:
-                await SOURCE.head(target)
+                await self.source.head(target)
                 read_deleted = False
             except ObjectNotFound:
                 read_deleted = True
-            unlisted = target.url not in {o.url for o in await SOURCE.list(self.root)}
+            unlisted = target.url not in {o.url for o in await self.source.list(self.root)}
             elapsed = time.perf_counter() - began
         except Exception as exc:  # noqa: BLE001 - a failing write is the finding
             message = short_error(exc)
@@ -73,7 +73,7 @@ class WriteProbe:
         """Upload a 2 MiB probe object for the latency tests; returns its ObjectInfo."""
         target = self.root.child("sample-2MiB.bin")
         await self.put(target, os.urandom(SAMPLE_BYTES))
-        return await SOURCE.head(target)
+        return await self.source.head(target)
 
     @property
     def restore_target(self) -> tuple[str, str] | None:
@@ -89,7 +89,7 @@ class WriteProbe:
                 pass
         if boto3_client is not None and self.root.scheme == "s3":
             await asyncio.to_thread(_purge_versions, boto3_client, self.root.bucket, self.root.key + "/")
-        left = [o.url for o in await SOURCE.list(self.root)]
+        left = [o.url for o in await self.source.list(self.root)]
         if self.local_top is not None and not left:
             _remove_empty_folders(self.local_top)  # a local store leaves the folders it made behind
         return left

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
+import click
 import typer
+
+from ..services import Services, build_services
 
 app = typer.Typer(
     name="stratascope",
@@ -20,6 +23,15 @@ def fail(message: str, code: int = 1) -> None:
     """Print one clear line to stderr and exit (1 = failure, 2 = usage error)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def services() -> Services:
+    """This command's services: built once per invocation by its root context, closed when it ends."""
+    root = click.get_current_context().find_root()
+    if not isinstance(root.obj, Services):
+        root.obj = build_services()
+        root.call_on_close(root.obj.close)
+    return root.obj
 
 
 def _register() -> None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import fail
+from . import fail, services
 
 cache_app = typer.Typer(help="The cache tier: statistics, cold-start simulation, warming.", no_args_is_help=True)
 console = Console()
@@ -44,9 +44,8 @@ def _percent(ratio: float | None) -> str:
 @cache_app.command("stats")
 def stats_command(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Bytes, entries and hit ratio of the cache tier (hits and misses of every process using it)."""
-    from ..cachetier import get_cache
 
-    stats = get_cache().stats()
+    stats = services().cache.get().stats()
     if as_json:
         print(json.dumps(stats, indent=2))
         return
@@ -80,11 +79,10 @@ def drop_command(
     ] = False,
 ) -> None:
     """Empty the cache tier to simulate a cold start; also drops the OS page cache where permitted."""
-    from ..cachetier import get_cache
 
     if drop_all and chunks:
         raise typer.BadParameter("use either --all or --chunks")
-    cache = get_cache()
+    cache = services().cache.get()
     if drop_all:
         removed = cache.drop(None)
         what = "all kinds"
@@ -113,14 +111,14 @@ def _select_images(target: str) -> list:
 
     if target.isdigit():
         try:
-            return [catalogue.get_image(int(target))]
+            return [catalogue.get_image(services().catalogue, int(target))]
         except catalogue.NotFound as exc:
             fail(str(exc))
-    records, _ = catalogue.list_images()
+    records, _ = catalogue.list_images(services().catalogue)
     ids = [r.id for r in records if r.url.startswith(target)]
     if not ids:
         fail(f"no catalogued image has a URL starting with {target!r}")
-    return [catalogue.get_image(i) for i in ids]
+    return [catalogue.get_image(services().catalogue, i) for i in ids]
 
 
 def _chunk_indices(level) -> tuple[int, itertools.product]:
@@ -128,41 +126,13 @@ def _chunk_indices(level) -> tuple[int, itertools.product]:
     return math.prod(grid), itertools.product(*(range(n) for n in grid))
 
 
-def _bind_generation(fetch, tag: str):
-    async def bound(url, start, end, version=None):
-        return await fetch(url, start, end, version, generation=tag)
-
-    return bound
-
-
-async def _warm(jobs: list, fetch, on_chunk) -> list[str]:
-    """Fetch every chunk of every (image, level) in `jobs` through `fetch`; returns error messages."""
-    from ..pixels.reader import make_codec
-    from ..storage import ObjectNotFound
-
+async def _warm(reader, jobs: list, on_chunk) -> list[str]:
+    """Read every chunk of every (image, level) in `jobs` through the serving reader (and so into
+    the cache tier, under the reader's own keys); returns error messages."""
     errors: list[str] = []
-    semaphore = asyncio.Semaphore(WARM_CONCURRENCY)
-
-    async def one(record, level_no, codec, bound, idx):
-        async with semaphore:
-            try:
-                location = await codec.locate(idx, bound)
-                if location is not None:
-                    await bound(location.url, location.start, location.end, location.version)
-            except ObjectNotFound:
-                if not getattr(codec, "missing_object_is_fill", False):
-                    errors.append(f"image {record.id} level {level_no} chunk {idx}: source object missing")
-            except Exception as exc:
-                errors.append(f"image {record.id} level {level_no} chunk {idx}: {exc}")
-            on_chunk()
-
     for record, level_no in jobs:
-        # the same cache keys as the pixel reader: bound to the image revision (PixelReader.fetch_for)
-        bound = _bind_generation(fetch, record.cache_tag)
-        codec = make_codec(record.levels[level_no])
         _, indices = _chunk_indices(record.levels[level_no])
-        while batch := list(itertools.islice(indices, 1024)):  # bounded memory for huge grids
-            await asyncio.gather(*(one(record, level_no, codec, bound, idx) for idx in batch))
+        errors += await reader.warm(record, level_no, indices, concurrency=WARM_CONCURRENCY, on_chunk=on_chunk)
     return errors
 
 
@@ -171,7 +141,7 @@ def _warm_on_dask(jobs: list, scheduler: str | None, workers: int | None, on_chu
 
     try:
         with dask_client(scheduler, workers) as client:
-            return warm_on_cluster(jobs, client, on_chunks)
+            return warm_on_cluster(services(), jobs, client, on_chunks)
     except JobError as exc:
         fail(str(exc))
 
@@ -187,13 +157,11 @@ def warm_command(
 
     With --workers or --scheduler the chunks are read by the workers of a Dask cluster, which
     must use the same cache tier as the servers (docs/deployment.md)."""
-    from ..cachetier import get_cache
-    from ..pixels.fetch import CachedFetch
     from ..storage import SOURCE_REQUESTS
 
     wanted = _parse_levels(levels)
     records = _select_images(target)
-    cache = get_cache()
+    cache = services().cache.get()
     if not cache.enabled:
         fail("the cache tier is disabled (STRATASCOPE_CACHE_MAX_BYTES=0)")
     jobs = []
@@ -212,7 +180,7 @@ def warm_command(
         if scheduler or workers:
             errors, cost = _warm_on_dask(jobs, scheduler, workers, lambda n: progress.advance(task, n))
         else:
-            errors = asyncio.run(_warm(jobs, CachedFetch(cache=cache), lambda: progress.advance(task)))
+            errors = asyncio.run(_warm(services().reader, jobs, lambda: progress.advance(task)))
             cost = SOURCE_REQUESTS.snapshot() - before
     for message in errors[:20]:
         typer.echo(f"error: {message}", err=True)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from . import fail
+from . import fail, services
 
 catalogue_app = typer.Typer(help="Back up and restore the catalogue (portable JSON lines).", no_args_is_help=True)
 
@@ -43,14 +43,14 @@ def export_command(
     from ..catalogue.backup import export_lines
 
     if str(file) == "-":
-        for line in export_lines():
+        for line in export_lines(services().catalogue):
             sys.stdout.write(line + "\n")
         return
     partial = file.with_name(file.name + ".partial")
     counts = None
     try:
         with _open_for_writing(partial, file.suffix == ".gz") as out:
-            for line in export_lines():
+            for line in export_lines(services().catalogue):
                 out.write(line + "\n")
                 if line.startswith('{"type": "end"'):
                     counts = json.loads(line)["counts"]
@@ -82,7 +82,7 @@ def import_command(
         fail(f"{file} does not exist", 2)
     try:
         with _open_for_reading(file) as lines:
-            counts = import_lines(lines, merge=merge)
+            counts = import_lines(services().catalogue, lines, merge=merge)
     except (CatalogueError, OSError, UnicodeDecodeError, EOFError) as exc:
         fail(f"cannot import {file}: {exc}")
     skipped = counts.pop("skipped_images", 0)

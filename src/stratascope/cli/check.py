@@ -29,12 +29,16 @@ def check_command(
     """
     from ..check import FAIL, run_check
     from ..check.report import print_table, to_json, to_markdown
+    from ..services import build_services
     from ..storage import InvalidURL
 
+    services = build_services()
     try:
-        items = run_check(store_url, write_probe)
+        items = run_check(services, store_url, write_probe)
     except InvalidURL as exc:
         fail(str(exc), 2)
+    finally:
+        services.close()
     if report is not None:
         try:
             report.write_text(to_markdown(items, store_url, write_probe))

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .. import catalogue
 from ..ingest import ImportOptions, import_urls
-from . import app, fail
+from . import app, fail, services
 
 console = Console()
 EXPORT_MAX_PIXELS = 64_000_000
@@ -65,7 +65,7 @@ def import_command(
         if scheduler or workers:
             results = _import_on_dask(urls, options, scheduler, workers, on_candidates, on_result)
         else:
-            results = asyncio.run(import_urls(urls, options, on_candidates, on_result))
+            results = asyncio.run(import_urls(services(), urls, options, on_candidates, on_result))
     failed = sum(r.status == "failed" for r in results)
     if not as_json:
         counts = {s: sum(r.status == s for r in results) for s in ("imported", "updated", "unchanged", "failed")}
@@ -78,7 +78,7 @@ def _import_on_dask(urls, options, scheduler, workers, on_candidates, on_result)
 
     try:
         with dask_client(scheduler, workers) as client:
-            return import_on_cluster(urls, options, client, on_candidates, on_result)
+            return import_on_cluster(services(), urls, options, client, on_candidates, on_result)
     except JobError as exc:
         fail(str(exc))
 
@@ -91,7 +91,7 @@ def _size(record) -> dict:
 @app.command("ls")
 def ls_command(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List catalogued images."""
-    records, _ = catalogue.list_images()
+    records, _ = catalogue.list_images(services().catalogue)
     rows = [
         {"id": r.id, "name": r.name, "project": r.project_name, "dataset": r.dataset_name, "format": r.format,
          "size": _size(r), "dtype": r.dtype, "status": r.status, "source": r.url}
@@ -112,7 +112,7 @@ def ls_command(as_json: Annotated[bool, typer.Option("--json", help="Machine-rea
 
 def _get(image_id: int):
     try:
-        return catalogue.get_image(image_id)
+        return catalogue.get_image(services().catalogue, image_id)
     except catalogue.NotFound as exc:
         fail(str(exc))
 
@@ -198,7 +198,7 @@ def export_command(
         raise typer.BadParameter("output must end in .npy, .tif, .tiff or .png", param_hint="--output")
     box = _parse_region(region) if region else None
     record = _get(image_id)
-    from ..pixels import PixelError, get_reader
+    from ..pixels import PixelError
     from ..storage import StorageError
 
     if not 0 <= level < len(record.levels):
@@ -210,7 +210,7 @@ def export_command(
         fail(f"{w}x{h}x{channels} pixels is above the export limit of {EXPORT_MAX_PIXELS} pixels; "
              "use --region or a coarser --level")
     try:
-        data = asyncio.run(get_reader().read_region(record, level, t=t, z=z, c=c, y=(y, y + h), x=(x, x + w)))
+        data = asyncio.run(services().reader.read_region(record, level, t=t, z=z, c=c, y=(y, y + h), x=(x, x + w)))
     except (PixelError, StorageError) as exc:
         fail(str(exc))
     _write(output, data)

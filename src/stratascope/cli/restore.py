@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import fail
+from . import fail, services
 
 CONCURRENCY = 16
 #: Order of precedence when summarising an image's objects into one state.
@@ -30,12 +30,10 @@ console = Console()
 
 def objects_of(record) -> dict[str, str | None]:
     """url -> current storage class (None when unknown) of every object holding the image's bytes."""
-    from ..storage.archive import list_classes
-
     # the class recorded at import may be stale (lifecycle rules move objects later): None = ask S3
     found: dict[str, str | None] = {s.url: None for s in record.sources}
     if record.format.startswith("ome-zarr"):
-        found.update(list_classes(record.url))
+        found.update(services().archive.list_classes(record.url))
     return found
 
 
@@ -43,14 +41,13 @@ def _targets(target: str | None) -> list[tuple[str, dict[str, str | None]]]:
     """(label, objects) per image, or one entry for a URL target."""
     from .. import catalogue
     from ..storage import InvalidURL, parse_url
-    from ..storage.archive import list_classes
 
     if target is None:
-        records, _ = catalogue.list_images()
+        records, _ = catalogue.list_images(services().catalogue)
         return [(f"#{r.id} {r.name}", objects_of(r)) for r in records]
     if target.isdigit():
         try:
-            record = catalogue.get_image(int(target))
+            record = catalogue.get_image(services().catalogue, int(target))
         except catalogue.NotFound as exc:
             fail(str(exc))
         return [(f"#{record.id} {record.name}", objects_of(record))]
@@ -60,7 +57,8 @@ def _targets(target: str | None) -> list[tuple[str, dict[str, str | None]]]:
         fail(str(exc))
     if location.scheme != "s3":
         fail(f"{target}: restores exist only for s3:// objects")
-    objects: dict[str, str | None] = list_classes(location.url) if location.key.endswith("/") or not location.key else {}
+    is_prefix = location.key.endswith("/") or not location.key
+    objects: dict[str, str | None] = services().archive.list_classes(location.url) if is_prefix else {}
     if not objects:
         objects = {location.url: None}  # a single object
     return [(location.url, objects)]
@@ -111,22 +109,20 @@ def restore_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Request (or show the progress of) restores of archived source objects."""
-    from ..config import get_settings
-    from ..storage.archive import head_state, request_restore
-
+    archive = services().archive
     if tier not in ("Standard", "Bulk", "Expedited"):
         raise typer.BadParameter("tier must be Standard, Bulk or Expedited", param_hint="--tier")
     if not status and target is None:
         fail("name an image id or an s3:// URL to restore (or use --status)", 2)
-    if not status and get_settings().read_only:
+    if not status and services().settings.read_only:
         fail("read-only mode: restore requests change the source store's state; run without read-only mode")
     rows = []
     for label, objects in _targets(target):
         archived = _archived(objects)
         if status:
-            states = _run(lambda url: head_state(url).restore, archived)
+            states = _run(lambda url: archive.head_state(url).restore, archived)
         else:
-            states = _run(lambda url: request_restore(url, days, tier), archived)
+            states = _run(lambda url: archive.request_restore(url, days, tier), archived)
         rows.append({"target": label, "total": len(objects), "state": _summary(states), "objects": states})
     _report(rows, as_json, "restore" if status else "request")
     if any(row["state"] == "failed" for row in rows):

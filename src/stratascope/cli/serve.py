@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import fail
+from . import fail, services
 
 
 def serve_command(
@@ -20,18 +20,14 @@ def serve_command(
     """Serve the catalogue over HTTP: webgateway, JSON API, IIIF, OME-Zarr and the viewer."""
     import uvicorn
 
-    from .. import state
-    from ..catalogue.db import get_engine
-    from ..config import get_settings
-
     if read_only:
-        os.environ["STRATASCOPE_READ_ONLY"] = "1"  # inherited by worker processes
-        state.reset()
+        os.environ["STRATASCOPE_READ_ONLY"] = "1"  # read by every worker's create_app()
+    mine = services()  # built after the variable is set, so read-only too
     try:
-        get_engine()  # migrate (or check the schema in read-only mode) once, before workers start
+        mine.catalogue.engine  # noqa: B018  (migrate, or check the schema when read-only, before workers start)
     except Exception as exc:
-        fail(f"cannot open the catalogue {get_settings().database_url}: {exc}")
-    mode = " (read-only)" if get_settings().read_only else ""
+        fail(f"cannot open the catalogue {mine.settings.database_url}: {exc}")
+    mode = " (read-only)" if mine.read_only else ""
     typer.echo(f"stratascope serving on http://{host}:{port}/{mode}", err=True)
     uvicorn.run("stratascope.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, timeout_graceful_shutdown=5)

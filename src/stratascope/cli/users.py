@@ -22,7 +22,7 @@ import typer
 
 from .. import catalogue
 from ..catalogue import repository
-from . import fail
+from . import fail, services
 
 user_app = typer.Typer(help="Users: admins and members (who may log in or use API tokens).", no_args_is_help=True)
 group_app = typer.Typer(help="Groups own projects and datasets; members see their group's private data.",
@@ -50,7 +50,7 @@ def register(app) -> None:
 
 
 def _store():
-    from ..auth import store
+    from ..catalogue import accounts as store
 
     return store
 
@@ -59,7 +59,7 @@ def _guard(func, *args, **kwargs):
     """Run a store/catalogue call; its expected failures become one clear line and exit code 1."""
     store = _store()
     try:
-        return func(*args, **kwargs)
+        return func(services().catalogue, *args, **kwargs)
     except (store.AccountError, catalogue.CatalogueError, ValueError) as exc:
         fail(str(exc))
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import fail
+from . import fail, services
 
 console = Console()
 STYLE = {"ok": "green", "missing": "red", "changed": "yellow", "unregistered": "magenta", "error": "red"}
@@ -33,14 +33,13 @@ def verify_command(
     Exit status 0 when everything is ok, 1 when anything is not, 2 on bad usage.
     """
     from .. import catalogue, integrity
-    from ..config import get_settings
 
     if bool(ids) == all_images:
         fail("give image ids or --all (not both)", 2)
-    update = not no_mark and not get_settings().read_only
+    update = not no_mark and not services().settings.read_only
     try:
-        report = integrity.verify(None if all_images else list(ids), find_unregistered=find_unregistered,
-                                  update_catalogue=update)
+        report = integrity.verify(services().catalogue, services().source, None if all_images else list(ids),
+                                  find_unregistered=find_unregistered, update_catalogue=update)
     except catalogue.NotFound as exc:
         fail(str(exc), 2)
     if as_json:

@@ -43,7 +43,7 @@ import json
 import math
 import re
 
-from ..storage import SOURCE, Location, ObjectNotFound
+from ..storage import Location, ObjectNotFound, SourceReader
 from .model import (
     AXES,
     ChannelSpec,
@@ -68,7 +68,7 @@ _COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
 _MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError)
 
 
-async def read_ome_zarr(url: str, reader=SOURCE) -> list[ImageSpec] | PlateSpec:
+async def read_ome_zarr(url: str, reader: SourceReader) -> list[ImageSpec] | PlateSpec:
     """Every image of the OME-Zarr group at `url` (one, or one per bioformats2raw series),
     or, for an HCS plate, the plate with its field images (formats/ome_zarr_plate.py)."""
     try:

@@ -41,7 +41,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ..storage import SOURCE, StorageError
+from ..storage import SourceReader, StorageError
 from .model import (
     ChannelSpec,
     FormatError,
@@ -78,7 +78,7 @@ def load_manifest(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False)
 
 
-async def read_tiff(url: str, reader=SOURCE) -> list[ImageSpec] | PlateSpec:
+async def read_tiff(url: str, reader: SourceReader) -> list[ImageSpec] | PlateSpec:
     """Import a TIFF / OME-TIFF object: one ImageSpec per image, with tile manifests, or the
     plate (ome_tiff_plate.py) when its OME-XML describes one."""
     info = await reader.head(url)

@@ -3,24 +3,27 @@ overview levels, channel statistics (automatic windows) and the default thumbnai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import numpy as np
 
 from .. import catalogue
+from ..pixels import PixelReader
+from ..render.pipeline import default_z_t, level_within
+from ..render.thumbnails import make_default_thumbnails
+from ..services import Services
+from .overviews import make_overviews
 
 log = logging.getLogger(__name__)
 STATS_MAX_PIXELS = 1024 * 1024
 
 
-async def gather_channel_ranges(image) -> list[tuple[float, float]]:
+async def gather_channel_ranges(reader: PixelReader, image) -> list[tuple[float, float]]:
     """Min/max per channel over the middle z, first t of the coarsest small level."""
-    from ..pixels import get_reader
-    from ..render.pipeline import default_z_t, level_within
-
     level = level_within(image, STATS_MAX_PIXELS)
     z, t = default_z_t(image)
-    planes = await get_reader().read_region(image, level, t=t, z=z)
+    planes = await reader.read_region(image, level, t=t, z=z)
     ranges = []
     for plane in planes:
         finite = plane[np.isfinite(plane)] if plane.dtype.kind == "f" else plane
@@ -28,20 +31,20 @@ async def gather_channel_ranges(image) -> list[tuple[float, float]]:
     return ranges
 
 
-async def make_derived_async(image_id: int) -> None:
-    from ..api.thumbnails import make_default_thumbnails
-    from .overviews import make_overviews
-
+async def make_derived_async(services: Services, image_id: int) -> None:
+    """Overviews, channel ranges and default thumbnails of one registered image."""
+    db = services.catalogue
     # overviews first: statistics and thumbnails then read the small levels, not the full plane
     try:
-        await make_overviews(image_id)
+        await make_overviews(services, image_id)
         overview_error = None
     except Exception as exc:  # thumbnails may still be possible (e.g. a full cache tier)
         overview_error = exc
-    image = catalogue.get_image(image_id)
+    image = await asyncio.to_thread(catalogue.get_image, db, image_id)
     if any(ch.window_min is None or ch.window_max is None for ch in image.channels):
-        catalogue.set_channel_ranges(image_id, await gather_channel_ranges(image))
-        image = catalogue.get_image(image_id)
-    await make_default_thumbnails(image)
+        ranges = await gather_channel_ranges(services.reader, image)
+        await asyncio.to_thread(catalogue.set_channel_ranges, db, image_id, ranges)
+        image = await asyncio.to_thread(catalogue.get_image, db, image_id)
+    await make_default_thumbnails(services.reader, services.cache, image)
     if overview_error is not None:
         raise overview_error

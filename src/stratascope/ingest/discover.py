@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..storage import SOURCE, ObjectInfo, SourceReader
+from ..storage import ObjectInfo, SourceReader
 from ..storage.urls import Location, parse_url
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -44,7 +44,7 @@ def candidates_from_listing(objects: list[ObjectInfo]) -> list[Candidate]:
     return sorted(found, key=lambda cand: cand.url)
 
 
-async def discover(url: str, reader: SourceReader = SOURCE) -> tuple[list[Candidate], bool]:
+async def discover(url: str, reader: SourceReader) -> tuple[list[Candidate], bool]:
     """Candidates under `url`, and whether they came from a listing (a prefix import).
 
     A TIFF URL or a Zarr group URL is used as it is, with no listing; anything else is

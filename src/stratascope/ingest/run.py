@@ -14,9 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 
 from .. import catalogue
-from ..config import get_settings
+from ..catalogue.plates import ensure_screen, register_plate
 from ..formats.model import FormatError, ImageSpec, PlateSpec
-from ..storage import SOURCE, NotAllowed, SourceReader, StorageError
+from ..formats.ome_zarr import read_ome_zarr
+from ..formats.tiff import read_tiff
+from ..services import Services
+from ..storage import NotAllowed, StorageError
 from ..storage.urls import parse_url
 from .discover import Candidate, discover
 
@@ -47,12 +50,11 @@ class ImportOptions:
     dataset: str | None = None
     name: str | None = None
     screen: str | None = None  # HCS plates are filed under this screen (None: no screen)
-    #: async callable run after an image is registered or updated (thumbnails, statistics)
-    after_register: Callable[[int], Awaitable[None]] | None = None
+    #: async callable(services, image id) run after an image is registered or updated (thumbnails, statistics)
+    after_register: Callable[[Services, int], Awaitable[None]] | None = None
 
 
-def check_allowed(url: str) -> None:
-    allowed = get_settings().allowed_prefixes
+def check_allowed(url: str, allowed: list[str]) -> None:
     if not allowed:
         return
     location = parse_url(url)
@@ -70,31 +72,23 @@ def check_allowed(url: str) -> None:
     raise NotAllowed(f"{url} is not under an allowed import prefix ({', '.join(allowed)})")
 
 
-async def read_specs(candidate: Candidate, reader: SourceReader = SOURCE) -> list[ImageSpec] | PlateSpec:
+async def read_specs(services: Services, candidate: Candidate) -> list[ImageSpec] | PlateSpec:
     """The images of a candidate, or the HCS plate it holds (with every field's image)."""
-    if candidate.kind == "tiff":
-        from ..formats.tiff import read_tiff
-
-        specs = await read_tiff(candidate.url, reader=reader)
-    else:
-        from ..formats.ome_zarr import read_ome_zarr
-
-        specs = await read_ome_zarr(candidate.url, reader=reader)
+    read = read_tiff if candidate.kind == "tiff" else read_ome_zarr
+    specs = await read(candidate.url, reader=services.source)
     if isinstance(specs, PlateSpec):
-        specs.images = [await with_storage_classes(spec) for spec in specs.images]
+        specs.images = [await with_storage_classes(services, spec) for spec in specs.images]
         return specs
-    return [await with_storage_classes(spec) for spec in specs]
+    return [await with_storage_classes(services, spec) for spec in specs]
 
 
-async def with_storage_classes(spec: ImageSpec) -> ImageSpec:
+async def with_storage_classes(services: Services, spec: ImageSpec) -> ImageSpec:
     """The spec with each S3 source object's storage class (obstore's listings lack it)."""
-    from ..storage.archive import storage_classes
-
     missing = [s.url for s in spec.sources if s.storage_class is None]
     if not missing:
         return spec
     try:
-        classes = await asyncio.to_thread(storage_classes, missing, spec.url)
+        classes = await asyncio.to_thread(services.archive.storage_classes, missing, spec.url)
     except Exception as exc:  # e.g. no s3:GetObject permission for boto3's HEAD: import anyway
         log.warning("storage classes of %s unknown: %s", spec.url, exc)
         return spec
@@ -102,10 +96,10 @@ async def with_storage_classes(spec: ImageSpec) -> ImageSpec:
     return replace(spec, sources=sources)
 
 
-def _unchanged_from_listing(candidate: Candidate) -> list[ImportResult] | None:
+def _unchanged_from_listing(db: catalogue.Catalogue, candidate: Candidate) -> list[ImportResult] | None:
     if not candidate.listed:
         return None
-    recorded = catalogue.recorded_sources(candidate.url)
+    recorded = catalogue.recorded_sources(db, candidate.url)
     if not recorded:
         return None
     for sources in recorded.values():
@@ -114,8 +108,8 @@ def _unchanged_from_listing(candidate: Candidate) -> list[ImportResult] | None:
             if seen is None or seen.size != src.size or (src.etag and seen.etag != src.etag):
                 return None
     results = []
-    for image_id in catalogue.image_ids_for_url(candidate.url):
-        record = catalogue.get_image(image_id, full=False)
+    for image_id in catalogue.image_ids_for_url(db, candidate.url):
+        record = catalogue.get_image(db, image_id, full=False)
         results.append(ImportResult(image_id, record.name, candidate.url, "unchanged"))
     return results
 
@@ -128,31 +122,32 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def import_candidate(candidate: Candidate, options: ImportOptions, single: bool) -> list[ImportResult]:
-    shortcut = _unchanged_from_listing(candidate)
+async def import_candidate(services: Services, candidate: Candidate, options: ImportOptions,
+                           single: bool) -> list[ImportResult]:
+    shortcut = _unchanged_from_listing(services.catalogue, candidate)
     if shortcut is not None:
         return shortcut
     name = candidate.url.rstrip("/").rsplit("/", 1)[-1]
     try:
-        specs = await asyncio.wait_for(read_specs(candidate), IMAGE_TIMEOUT_S)
+        specs = await asyncio.wait_for(read_specs(services, candidate), IMAGE_TIMEOUT_S)
         if not specs:
             raise FormatError(f"{candidate.url} contains no image")
     except Exception as exc:  # one failing image never stops the others
         log.info("import of %s failed: %s", candidate.url, exc)
         return [ImportResult(None, name, candidate.url, "failed", _error_text(exc))]
     if isinstance(specs, PlateSpec):
-        return await import_plate(specs, options)
+        return await import_plate(services, specs, options)
     results = []
     for spec in specs:
         label = options.name if (options.name and single and len(specs) == 1) else spec.name
         try:
             image_id, status = await asyncio.to_thread(
-                catalogue.register_image, spec, project=options.project, dataset=options.dataset, name=label
+                catalogue.register_image, services.catalogue, spec, project=options.project, dataset=options.dataset, name=label
             )
             warning = None
             if options.after_register and status != "unchanged":
                 try:
-                    await options.after_register(image_id)
+                    await options.after_register(services, image_id)
                 except Exception as exc:  # registered; only derived data is missing
                     warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
             results.append(ImportResult(image_id, label, candidate.url, status, warning))
@@ -161,13 +156,11 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
     return results
 
 
-async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportResult]:
+async def import_plate(services: Services, plate: PlateSpec, options: ImportOptions) -> list[ImportResult]:
     """Register a plate with all its fields at once (screen -> plate -> wells -> fields -> images);
     one result per field image. On failure nothing of the plate is registered."""
-    from ..catalogue.plates import register_plate
-
     try:
-        plate_id, _, images = await asyncio.to_thread(register_plate, plate, screen=options.screen)
+        plate_id, _, images = await asyncio.to_thread(register_plate, services.catalogue, plate, screen=options.screen)
     except Exception as exc:
         return [ImportResult(None, plate.name, plate.url, "failed", _error_text(exc))]
     limit = asyncio.Semaphore(CONCURRENCY)  # a plate has hundreds of fields: derive in parallel, bounded
@@ -177,7 +170,7 @@ async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportR
         if options.after_register and status != "unchanged":
             try:
                 async with limit:
-                    await options.after_register(image_id)
+                    await options.after_register(services, image_id)
             except Exception as exc:  # registered; only derived data is missing
                 warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
         return ImportResult(image_id, spec.name, spec.url, status, warning, plate_id)
@@ -186,12 +179,12 @@ async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportR
 
 
 async def plan_import(
-    urls: list[str], options: ImportOptions, on_result: Callable[[ImportResult], None] | None = None,
+    services: Services, urls: list[str], options: ImportOptions, on_result: Callable[[ImportResult], None] | None = None,
 ) -> tuple[list[tuple[Candidate, bool]], list[ImportResult]]:
     """Discover the candidates under `urls` and prepare shared catalogue rows (project, dataset,
     screen) once, before any image is registered; returns (work, failures). Shared by the
     in-process import below and the Dask one (stratascope.jobs), which runs the work elsewhere."""
-    if get_settings().read_only:  # refuse before reading anything
+    if services.read_only:  # refuse before reading anything
         message = ("read-only mode (serve --read-only / STRATASCOPE_READ_ONLY=1): import would change the "
                    "catalogue; run it without read-only mode")
         refused = [ImportResult(None, url.rstrip("/").rsplit("/", 1)[-1], url, "failed", message) for url in urls]
@@ -203,8 +196,8 @@ async def plan_import(
     failed: list[ImportResult] = []
     for url in urls:
         try:
-            check_allowed(url)
-            candidates, listed = await discover(url)
+            check_allowed(url, services.settings.allowed_prefixes)
+            candidates, listed = await discover(url, services.source)
             if not candidates:
                 raise FormatError(f"no OME-Zarr or TIFF images found under {url}")
         except Exception as exc:
@@ -215,29 +208,27 @@ async def plan_import(
             continue
         work.extend((cand, not listed) for cand in candidates)
     if work:
-        await asyncio.to_thread(catalogue.ensure_dataset, options.project, options.dataset)
+        await asyncio.to_thread(catalogue.ensure_dataset, services.catalogue, options.project, options.dataset)
         if options.screen:
-            from ..catalogue.plates import ensure_screen
-
-            await asyncio.to_thread(ensure_screen, options.screen)
+            await asyncio.to_thread(ensure_screen, services.catalogue, options.screen)
     return work, failed
 
 
 async def import_urls(
-    urls: list[str], options: ImportOptions | None = None,
+    services: Services, urls: list[str], options: ImportOptions | None = None,
     on_candidates: Callable[[int], None] | None = None,
     on_result: Callable[[ImportResult], None] | None = None,
 ) -> list[ImportResult]:
     """Import every image under `urls`; results in discovery order."""
     options = options or ImportOptions()
-    work, failed = await plan_import(urls, options, on_result)
+    work, failed = await plan_import(services, urls, options, on_result)
     if on_candidates:
         on_candidates(len(work))
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
     async def one(candidate: Candidate, single: bool) -> list[ImportResult]:
         async with semaphore:
-            results = await import_candidate(candidate, options, single)
+            results = await import_candidate(services, candidate, options, single)
         if on_result:
             for result in results:
                 on_result(result)

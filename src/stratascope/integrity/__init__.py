@@ -6,8 +6,8 @@ imported prefixes, and marks images missing / changed (or ok again) in the catal
 `refusal()` tells the HTTP layer which images must not be served.
 """
 
+from ..catalogue.status import pixels_pinned, refusal
 from .compare import CHANGED, ERROR, MISSING, OK, UNREGISTERED, ObjectResult
-from .status import pixels_pinned, refusal
 from .verify import ImageReport, VerifyReport, load_records, mark, verify, verify_records
 
 __all__ = [

@@ -6,13 +6,14 @@ import asyncio
 from dataclasses import dataclass, field
 
 from .. import catalogue
+from ..catalogue.db import Catalogue
 from ..catalogue.records import ImageRecord
 from ..catalogue.repository import mark_verified, source_urls_under
-from ..storage import SOURCE, SourceReader
+from ..catalogue.status import pixels_pinned
+from ..storage import SourceReader
 from . import unregistered
 from .compare import CHANGED, ERROR, MISSING, OK, UNREGISTERED, ObjectResult, compare, failed, missing
 from .scan import TIFF, ZARR, Observations, ScanGroup, observe, scan_prefix
-from .status import pixels_pinned
 
 PAGE = 500
 
@@ -54,13 +55,13 @@ class VerifyReport:
                 "listed_prefixes": self.listed_prefixes, "requests": self.requests}
 
 
-def load_records(ids: list[int] | None) -> list[ImageRecord]:
+def load_records(db: Catalogue, ids: list[int] | None) -> list[ImageRecord]:
     """The images to verify (without level manifests); catalogue.NotFound for an unknown id."""
     if ids:
-        return [catalogue.get_image(image_id, full=False) for image_id in dict.fromkeys(ids)]
+        return [catalogue.get_image(db, image_id, full=False) for image_id in dict.fromkeys(ids)]
     records: list[ImageRecord] = []
     while True:
-        page, total = catalogue.list_images(offset=len(records), limit=PAGE)
+        page, total = catalogue.list_images(db, offset=len(records), limit=PAGE)
         records.extend(page)
         if not page or len(records) >= total:
             return records
@@ -113,7 +114,7 @@ def _summary(record: ImageRecord, objects: list[ObjectResult], pinned: bool) -> 
     return OK, None
 
 
-def _unregistered(records: list[ImageRecord], groups: list[ScanGroup], seen: Observations) -> list[ObjectResult]:
+def _unregistered(db: Catalogue, records: list[ImageRecord], groups: list[ScanGroup], seen: Observations) -> list[ObjectResult]:
     found: dict[str, ObjectResult] = {}
     for group in groups:
         listing = seen.listings.get(group.prefix)
@@ -127,7 +128,7 @@ def _unregistered(records: list[ImageRecord], groups: list[ScanGroup], seen: Obs
             candidates += unregistered.tiff_candidates(group.prefix, listing)
         if not candidates:
             continue
-        known = source_urls_under(group.prefix + "/")
+        known = source_urls_under(db, group.prefix + "/")
         for obj in candidates:
             if obj.url not in known:
                 found[obj.url] = ObjectResult(obj.url, UNREGISTERED, f"under {group.prefix}, used by no image",
@@ -135,8 +136,8 @@ def _unregistered(records: list[ImageRecord], groups: list[ScanGroup], seen: Obs
     return [found[url] for url in sorted(found)]
 
 
-async def verify_records(records: list[ImageRecord], *, find_unregistered: bool = False,
-                         reader: SourceReader = SOURCE) -> VerifyReport:
+async def verify_records(db: Catalogue, reader: SourceReader, records: list[ImageRecord], *,
+                         find_unregistered: bool = False) -> VerifyReport:
     """Check every recorded object of `records` (no catalogue writes)."""
     before = reader.counter.snapshot()
     groups, loose = _groups(records)
@@ -148,12 +149,12 @@ async def verify_records(records: list[ImageRecord], *, find_unregistered: bool 
         status, message = _summary(record, objects, pinned)
         images.append(ImageReport(record.id, record.name, record.url, record.format, record.revision,
                                   record.status, status, objects, pinned, message))
-    extra = await asyncio.to_thread(_unregistered, records, groups, seen)
+    extra = await asyncio.to_thread(_unregistered, db, records, groups, seen)
     spent = reader.counter.snapshot() - before
     return VerifyReport(images, extra, sorted(seen.listings), {k: v for k, v in spent.requests.items() if v})
 
 
-def mark(report: VerifyReport) -> None:
+def mark(db: Catalogue, report: VerifyReport) -> None:
     """Record missing/changed in the catalogue, and ok again for images that verify ok.
 
     Errors (store unreachable) decide nothing; an image re-imported while verify ran
@@ -161,14 +162,14 @@ def mark(report: VerifyReport) -> None:
     for image in report.images:
         if image.status == ERROR:
             continue
-        image.marked = mark_verified(image.id, image.revision, image.status, image.message)
+        image.marked = mark_verified(db, image.id, image.revision, image.status, image.message)
 
 
-def verify(ids: list[int] | None = None, *, find_unregistered: bool = False, update_catalogue: bool = True,
-           reader: SourceReader = SOURCE) -> VerifyReport:
+def verify(db: Catalogue, reader: SourceReader, ids: list[int] | None = None, *, find_unregistered: bool = False,
+           update_catalogue: bool = True) -> VerifyReport:
     """The single sync entry (CLI): load, check, mark."""
-    records = load_records(ids)
-    report = asyncio.run(verify_records(records, find_unregistered=find_unregistered, reader=reader))
+    records = load_records(db, ids)
+    report = asyncio.run(verify_records(db, reader, records, find_unregistered=find_unregistered))
     if update_catalogue:
-        mark(report)
+        mark(db, report)
     return report

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import get_settings
+from ..config import Settings, load_settings
 from ..storage.urls import parse_url
 
 CONNECT_TIMEOUT_S = 10
@@ -46,9 +46,9 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         yield client
 
 
-def worker_setup() -> dict:
-    """What a process would use as catalogue and cache tier (run on every worker)."""
-    settings = get_settings()
+def worker_setup(settings: Settings | None = None) -> dict:
+    """What a process uses as catalogue and cache tier (run on every worker: from its environment)."""
+    settings = settings or load_settings()
     return {"database_url": settings.database_url, "cache_url": settings.cache_url,
             "read_only": settings.read_only, "host": socket.gethostname()}
 
@@ -82,10 +82,10 @@ def _normal(setup: dict, key: str) -> str:
     return location.url.rstrip("/")
 
 
-def check_workers(client, needs: tuple[str, ...] = ("database_url", "cache_url")) -> int:
+def check_workers(client, settings: Settings, needs: tuple[str, ...] = ("database_url", "cache_url")) -> int:
     """Number of workers, after checking that each one uses the same catalogue and/or cache
     tier as this process; a JobError explains any difference."""
-    mine = worker_setup()
+    mine = worker_setup(settings)
     theirs = client.run(worker_setup)
     if not theirs:
         raise JobError("the Dask cluster has no workers")

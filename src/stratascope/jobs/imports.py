@@ -15,15 +15,19 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-from ..config import get_settings
 from ..ingest.discover import Candidate
 from ..ingest.run import ImportOptions, ImportResult, import_candidate, plan_import
+from ..services import Services, build_services
 from .cluster import check_workers
 
 
 def import_candidate_task(candidate: Candidate, options: ImportOptions, single: bool) -> list[ImportResult]:
-    """Runs in a worker: a fresh event loop per task; process state is built on first use."""
-    return asyncio.run(import_candidate(candidate, options, single))
+    """Runs in a worker: a fresh event loop and services (from the worker's environment) per task."""
+    services = build_services()
+    try:
+        return asyncio.run(import_candidate(services, candidate, options, single))
+    finally:
+        services.close()
 
 
 def _failed(candidate: Candidate, exc: BaseException) -> list[ImportResult]:
@@ -32,7 +36,7 @@ def _failed(candidate: Candidate, exc: BaseException) -> list[ImportResult]:
 
 
 def import_on_cluster(
-    urls: list[str], options: ImportOptions, client,
+    services: Services, urls: list[str], options: ImportOptions, client,
     on_candidates: Callable[[int], None] | None = None,
     on_result: Callable[[ImportResult], None] | None = None,
 ) -> list[ImportResult]:
@@ -40,9 +44,9 @@ def import_on_cluster(
     order (as the in-process import), reported through `on_result` as tasks finish."""
     from distributed import as_completed
 
-    if not get_settings().read_only:  # read-only: plan_import refuses every URL with its own message
-        check_workers(client)
-    work, failed = asyncio.run(plan_import(urls, options, on_result))
+    if not services.read_only:  # read-only: plan_import refuses every URL with its own message
+        check_workers(client, services.settings)
+    work, failed = asyncio.run(plan_import(services, urls, options, on_result))
     if on_candidates:
         on_candidates(len(work))
     run = uuid.uuid4().hex[:8]

@@ -17,6 +17,7 @@ import math
 import uuid
 from collections.abc import Callable
 
+from ..services import Services, build_services
 from ..storage import SOURCE_REQUESTS, RequestCounts
 from .cluster import check_workers
 
@@ -28,41 +29,23 @@ def _grid(level) -> list[int]:
     return [math.ceil(s / c) for s, c in zip(level.shape, level.chunks)]
 
 
-async def _warm_slice(record, level_no: int, start: int, stop: int) -> list[str]:
-    from ..cachetier import get_cache
-    from ..pixels import get_reader
-    from ..pixels.reader import make_codec
-    from ..storage import ObjectNotFound
-
-    image_id, level = record.id, record.levels[level_no]
-    cache = await asyncio.to_thread(get_cache)
+async def _warm_slice(services: Services, record, level_no: int, start: int, stop: int) -> list[str]:
+    cache = await asyncio.to_thread(services.cache.get)
     if not cache.enabled:
-        return [f"image {image_id} level {level_no}: the cache tier is disabled on this worker"]
-    fetch, codec = get_reader().fetch_for(record), make_codec(level)
-    errors: list[str] = []
-    semaphore = asyncio.Semaphore(TASK_CONCURRENCY)
-
-    async def one(idx: tuple[int, ...]) -> None:
-        async with semaphore:
-            try:
-                location = await codec.locate(idx, fetch)
-                if location is not None:
-                    await fetch(location.url, location.start, location.end, location.version)
-            except ObjectNotFound:
-                if not getattr(codec, "missing_object_is_fill", False):
-                    errors.append(f"image {image_id} level {level_no} chunk {idx}: source object missing")
-            except Exception as exc:
-                errors.append(f"image {image_id} level {level_no} chunk {idx}: {exc}")
-
-    indices = itertools.islice(itertools.product(*(range(n) for n in _grid(level))), start, stop)
-    await asyncio.gather(*(one(idx) for idx in indices))
+        return [f"image {record.id} level {level_no}: the cache tier is disabled on this worker"]
+    indices = itertools.islice(itertools.product(*(range(n) for n in _grid(record.levels[level_no]))), start, stop)
+    errors = await services.reader.warm(record, level_no, indices, concurrency=TASK_CONCURRENCY)
     await asyncio.to_thread(cache.flush)  # hit counts and access times reach the shared index now
     return errors
 
 
 def warm_slice_task(record, level_no: int, start: int, stop: int) -> tuple[int, list[str]]:
     """Runs in a worker: (chunks visited, error messages)."""
-    return stop - start, asyncio.run(_warm_slice(record, level_no, start, stop))
+    services = build_services()  # from the worker's environment; the same cache tier as the servers
+    try:
+        return stop - start, asyncio.run(_warm_slice(services, record, level_no, start, stop))
+    finally:
+        services.close()
 
 
 def _source_counts() -> RequestCounts:
@@ -79,12 +62,13 @@ def _total(per_worker_before: dict, per_worker_after: dict) -> RequestCounts:
     return total
 
 
-def warm_on_cluster(jobs: list, client, on_chunks: Callable[[int], None] | None = None) -> tuple[list[str], RequestCounts]:
+def warm_on_cluster(services: Services, jobs: list, client,
+                    on_chunks: Callable[[int], None] | None = None) -> tuple[list[str], RequestCounts]:
     """Warm every (ImageRecord, level number) in `jobs` on the cluster's workers; returns the
     error messages and the source requests the workers made for it."""
     from distributed import as_completed
 
-    check_workers(client, needs=("cache_url",))
+    check_workers(client, services.settings, needs=("cache_url",))
     run = uuid.uuid4().hex[:8]
     before = client.run(_source_counts)
     futures, shared = [], {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,6 +37,11 @@ Fetch = Callable[[str, "int | None", "int | None", "str | None"], Awaitable[byte
 
 
 class ChunkCodec(Protocol):
+    """A level whose chunks are bytes in source objects (Zarr chunks, TIFF tiles)."""
+
+    #: an absent whole-object chunk is the fill value (Zarr writers skip all-fill chunks)
+    missing_object_is_fill: bool
+
     async def locate(self, index: ChunkIndex, fetch: Fetch) -> ByteRange | None:
         """Where the chunk's bytes are; None if the chunk is absent (fill value)."""
 
@@ -45,3 +50,11 @@ class ChunkCodec(Protocol):
 
     def fill(self, index: ChunkIndex) -> np.ndarray:
         """The array for an absent chunk (fill value)."""
+
+
+@runtime_checkable
+class ArrayChunks(Protocol):
+    """A level whose chunks are arrays made by stratascope itself (overviews in the cache tier)."""
+
+    async def read_chunk(self, index: ChunkIndex) -> np.ndarray:
+        """The chunk as an array of exactly the level's 5-D chunk shape."""

@@ -7,8 +7,9 @@ import hashlib
 import logging
 import re
 
-from ..cachetier import get_cache, opened_cache
-from ..storage import SOURCE, IntegrityError, SourceReader, StoreUnavailable
+from ..cachetier import LazyCache
+from ..storage import IntegrityError, SourceReader, StoreUnavailable
+from ..storage.accounting import CACHE_LOOKUPS
 
 log = logging.getLogger(__name__)
 #: HTTP stores answer a range past the end with 416; obstore's local store says "out of range"
@@ -21,7 +22,7 @@ class SourceFetch:
     start=None reads the whole object; start<0 with end=None reads the last -start bytes.
     """
 
-    def __init__(self, reader: SourceReader = SOURCE):
+    def __init__(self, reader: SourceReader):
         self.reader = reader
 
     async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None,
@@ -53,13 +54,13 @@ class CachedFetch:
     Chunk bytes are stored under "chunk/<sha256(url|start|end|version)>", suffix reads (shard
     indexes) under "shardindex/...". Only complete bodies are stored: a range must have
     exactly end - start bytes and a suffix exactly -start, so a truncated response is
-    returned to (and judged by) the caller but never cached. `cache=None` uses the
-    process-wide tier at call time (so `state.reset()` takes effect).
+    returned to (and judged by) the caller but never cached.
     """
 
-    def __init__(self, inner=None, cache=None):
-        self.inner = inner or SourceFetch()
-        self._cache = cache
+    def __init__(self, inner: SourceFetch, cache: LazyCache):
+        self.inner = inner
+        self.cache = cache
+        self._warned: set[str] = set()
 
     @staticmethod
     def key(url: str, start: int | None, end: int | None, version: str | None, generation: str | None = None) -> str:
@@ -73,9 +74,9 @@ class CachedFetch:
                        generation: str | None = None) -> bytes:
         try:
             # opening may scan an existing folder: never on the event loop
-            cache = self._cache or opened_cache() or await asyncio.to_thread(get_cache)
+            cache = self.cache.opened() or await asyncio.to_thread(self.cache.get)
         except Exception as exc:  # e.g. a read-only or missing cache folder: serve from the source
-            _warn_once(f"the cache tier cannot be opened ({exc}); reading from the source only")
+            self._warn_once(f"the cache tier cannot be opened ({exc}); reading from the source only")
             return await self.inner(url, start, end, version)
         if not cache.enabled:
             return await self.inner(url, start, end, version)
@@ -88,9 +89,9 @@ class CachedFetch:
             log.warning("cache tier read failed for %s: %s", url, exc)
             data = None
         if data is not None and (expected is None or len(data) == expected):
-            _record_cache(kind, True)
+            CACHE_LOOKUPS.record(f"cache/{kind}", True)
             return data
-        _record_cache(kind, False)
+        CACHE_LOOKUPS.record(f"cache/{kind}", False)
         data = await self.inner(url, start, end, version)
         if expected is None or len(data) == expected:
             try:
@@ -99,26 +100,7 @@ class CachedFetch:
                 log.warning("cache tier write failed for %s: %s", url, exc)
         return data
 
-
-def _record_cache(kind: str, hit: bool) -> None:
-    """Prometheus counters, when the api package (and prometheus-client) is importable."""
-    global _metrics
-    if _metrics is None:
-        try:
-            from ..api.metrics import record_cache
-
-            _metrics = record_cache
-        except Exception:
-            _metrics = False
-    if _metrics:
-        _metrics(f"cache/{kind}", hit)
-
-
-_metrics = None
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning(message)

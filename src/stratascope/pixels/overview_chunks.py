@@ -10,9 +10,11 @@ reading only the base region that chunk covers, in bounded tiles — and stored 
 So an overview read never fails for lack of a cache entry; it costs source reads the
 first time (and needs the source to be readable: an archived source gives a 409).
 
-The ChunkCodec protocol fetches bytes from the source; overview bytes live in the cache
-tier instead, so `locate` does the work (cache get, else recompute) and returns None;
-the reader then calls `fill`, which hands over the array `locate` just produced.
+Overview chunks are arrays made by stratascope, not bytes at a source, so the level speaks
+the `ArrayChunks` protocol (`read_chunk`). Its collaborators are passed in: the cache tier,
+the base reader (which reads straight from the source, past the chunk cache, so that
+downsampling a whole plane does not push full-resolution chunks into the cache tier and evict
+the overviews it is making) and a loader of image records.
 """
 
 from __future__ import annotations
@@ -21,14 +23,19 @@ import asyncio
 import logging
 import math
 import zlib
-from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import state
+from ..cachetier import LazyCache
+from ..catalogue.records import ImageRecord
 from ..formats.model import LevelSpec
-from .chunks import ChunkIndex, Fetch
+from .chunks import ChunkIndex
 from .errors import PixelError
+
+if TYPE_CHECKING:
+    from .reader import PixelReader
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +44,6 @@ CHUNK_SIDE = 256
 TILE_SIDE = 2048
 #: Memory for decoded base chunks while downsampling (chunks straddling two tiles are decoded once).
 BASE_MEMORY_BYTES = 128 * 2**20
-
-_base_reader = None
-
-
-def base_reader():
-    """The reader overviews are computed with: straight from the source, past the chunk cache,
-    so that downsampling a whole plane does not push full-resolution chunks into the cache tier
-    (and evict the overviews it is making)."""
-    global _base_reader
-    if _base_reader is None:
-        from .fetch import SourceFetch
-        from .reader import PixelReader
-
-        _base_reader = PixelReader(BASE_MEMORY_BYTES, fetch=SourceFetch())
-    return _base_reader
-
-
-@state.on_reset
-def _forget_base_reader() -> None:
-    global _base_reader
-    _base_reader = None
-
 
 class OverviewUnavailable(PixelError):
     """An overview chunk can be neither read from the cache nor recomputed."""
@@ -116,21 +101,20 @@ def encode_chunk(plane: np.ndarray) -> bytes:
     return zlib.compress(full.tobytes(), 1)
 
 
-class OverviewChunkCodec:
-    missing_object_is_fill = False
+class OverviewChunks:
+    """The chunks of one overview level: from the cache tier, else recomputed and stored again."""
 
-    def __init__(self, level: LevelSpec):
+    def __init__(self, level: LevelSpec, cache: LazyCache, base_reader: PixelReader,
+                 load_image: Callable[[int], ImageRecord]):
         self.layout = level.layout
         self.shape, self.chunks = tuple(level.shape), tuple(level.chunks)
         self.dtype = np.dtype(level.dtype).newbyteorder("=")
         self.tag, self.level = str(self.layout["tag"]), int(self.layout["level"])
         self.steps, self.base_level = int(self.layout["steps"]), int(self.layout["base_level"])
-        self._ready: OrderedDict[ChunkIndex, np.ndarray] = OrderedDict()
+        self.cache, self.base_reader, self.load_image = cache, base_reader, load_image
 
-    async def locate(self, index: ChunkIndex, fetch: Fetch) -> None:
-        from ..cachetier import get_cache
-
-        cache = get_cache()
+    async def read_chunk(self, index: ChunkIndex) -> np.ndarray:
+        cache = self.cache.opened() or await asyncio.to_thread(self.cache.get)
         key = chunk_key(self.tag, self.level, index)
         data = await asyncio.to_thread(cache.get, key) if cache.enabled else None
         array = self._decode_or_none(data, index)
@@ -141,10 +125,7 @@ class OverviewChunkCodec:
                     await asyncio.to_thread(cache.put, key, encode_chunk(array[0, 0, 0]))
                 except Exception as exc:  # a full or broken cache never fails a read
                     log.warning("could not store overview chunk %s: %s", key, exc)
-        self._ready[index] = array
-        while len(self._ready) > 64:  # `cache warm` calls locate without fill
-            self._ready.popitem(last=False)
-        return None
+        return array
 
     def _decode_or_none(self, data: bytes | None, index: ChunkIndex) -> np.ndarray | None:
         if data is None:
@@ -160,17 +141,9 @@ class OverviewChunkCodec:
         plane = np.frombuffer(raw, self.dtype.newbyteorder("<")).reshape(CHUNK_SIDE, CHUNK_SIDE)
         return plane.astype(self.dtype, copy=False).reshape(self.chunks)
 
-    def fill(self, index: ChunkIndex) -> np.ndarray:
-        array = self._ready.pop(index, None)
-        if array is None:
-            raise OverviewUnavailable(f"overview chunk {index} of image {self.tag} was not located first")
-        return array
-
     async def _recompute(self, index: ChunkIndex) -> np.ndarray:
         """The chunk from the base level: reads the (256 * 2^steps)^2 base region it covers."""
-        from .. import catalogue
-
-        image = await asyncio.to_thread(catalogue.get_image, int(self.layout["image_id"]))
+        image = await asyncio.to_thread(self.load_image, int(self.layout["image_id"]))
         if image.cache_tag != self.tag:
             raise OverviewUnavailable(f"image {image.id} was re-imported (now {image.cache_tag}, overview made "
                                       f"for {self.tag}); reload it")
@@ -181,7 +154,7 @@ class OverviewChunkCodec:
         x = (cx * span, min(base[4], (cx + 1) * span))
         log.info("recomputing overview chunk %s of image %s level %s from level %s",
                  index, image.id, self.level, self.base_level)
-        planes = await downsample(base_reader(), image, self.base_level, t, c, z, y, x, self.steps, {self.steps})
+        planes = await downsample(self.base_reader, image, self.base_level, t, c, z, y, x, self.steps, {self.steps})
         plane = planes[self.steps]
         out = np.zeros(self.chunks, self.dtype)
         out[0, 0, 0, : plane.shape[0], : plane.shape[1]] = plane

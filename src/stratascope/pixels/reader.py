@@ -12,36 +12,18 @@ import itertools
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..catalogue.records import ImageRecord
-from ..formats.model import LevelSpec
 from ..storage import ObjectNotFound
-from .chunks import ChunkCodec, ChunkIndex, Fetch
+from .chunks import ArrayChunks, ByteRange, ChunkCodec, ChunkIndex, Fetch
+from .codecs import CodecFactory
 from .errors import RegionOutOfRange, RegionTooLarge
-from .fetch import SourceFetch
 from .memory_cache import ChunkLRU
 
 MAX_CODECS = 256
-
-
-def make_codec(level: LevelSpec) -> ChunkCodec:
-    kind = level.layout.get("kind")
-    if kind == "zarr":
-        from .zarr_chunks import ZarrChunkCodec
-
-        return ZarrChunkCodec(level)
-    if kind == "tiff":
-        from .tiff_tiles import TiffChunkCodec
-
-        return TiffChunkCodec(level)
-    if kind == "overview":
-        from .overview_chunks import OverviewChunkCodec
-
-        return OverviewChunkCodec(level)
-    raise ValueError(f"unknown level layout kind {kind!r}")
 
 
 def _span(start: int, stop: int, size: int, what: str) -> tuple[int, int]:
@@ -51,20 +33,28 @@ def _span(start: int, stop: int, size: int, what: str) -> tuple[int, int]:
 
 
 class PixelReader:
-    def __init__(self, memory_bytes: int, fetch: Fetch | None = None, max_pixels: int | None = None):
+    def __init__(self, memory_bytes: int, fetch: Fetch, max_pixels: int | None = None,
+                 codecs: CodecFactory | None = None):
         self.chunks = ChunkLRU(memory_bytes)
-        self.fetch: Fetch = fetch or SourceFetch()
+        self.fetch: Fetch = fetch
         self.max_pixels = max_pixels
+        self.make_codec = codecs or CodecFactory()
         self._codecs: OrderedDict[tuple, ChunkCodec] = OrderedDict()
         self._codec_lock = threading.Lock()
         self._inflight: dict[tuple, asyncio.Future] = {}
 
-    def codec(self, image: ImageRecord, level: int) -> ChunkCodec:
+    def forget(self) -> None:
+        """Drop decoded chunks and codecs (shard indexes, TIFF manifests) held in memory."""
+        self.chunks.clear()
+        with self._codec_lock:
+            self._codecs.clear()
+
+    def codec(self, image: ImageRecord, level: int) -> ChunkCodec | ArrayChunks:
         key = (image.cache_tag, level)
         with self._codec_lock:
             codec = self._codecs.get(key)
             if codec is None:
-                codec = make_codec(image.levels[level])
+                codec = self.make_codec(image.levels[level])
                 self._codecs[key] = codec
                 while len(self._codecs) > MAX_CODECS:
                     self._codecs.popitem(last=False)
@@ -124,7 +114,7 @@ class PixelReader:
                     sel_src[0], ci - c_lo, sel_src[1], sel_src[2], sel_src[3]
                 ]
 
-    async def _chunk(self, image: ImageRecord, level: int, codec: ChunkCodec, idx: ChunkIndex) -> np.ndarray:
+    async def _chunk(self, image: ImageRecord, level: int, codec, idx: ChunkIndex) -> np.ndarray:
         key = (image.cache_tag, level, idx)
         array = self.chunks.get(key)
         if array is not None:
@@ -135,19 +125,7 @@ class PixelReader:
         future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            fetch = self.fetch_for(image)
-            location = await codec.locate(idx, fetch)
-            if location is None:
-                array = codec.fill(idx)
-            else:
-                try:
-                    data = await fetch(location.url, location.start, location.end, location.version)
-                except ObjectNotFound:
-                    # Zarr writers skip chunks that are all fill value: an absent object is not an error
-                    if not (getattr(codec, "missing_object_is_fill", False) and location.start is None):
-                        raise
-                    data = None
-                array = codec.fill(idx) if data is None else await asyncio.to_thread(codec.decode, data, idx)
+            array = await self._load(image, codec, idx)
             self.chunks.put(key, array)
             future.set_result(array)
             return array
@@ -157,6 +135,64 @@ class PixelReader:
             raise
         finally:
             self._inflight.pop(key, None)
+
+    async def _load(self, image: ImageRecord, codec, idx: ChunkIndex) -> np.ndarray:
+        if isinstance(codec, ArrayChunks):
+            return await codec.read_chunk(idx)
+        found = await self._located_bytes(image, codec, idx)
+        if found is None:
+            return codec.fill(idx)
+        return await asyncio.to_thread(codec.decode, found, idx)
+
+    async def _located_bytes(self, image: ImageRecord, codec: ChunkCodec, idx: ChunkIndex) -> bytes | None:
+        """The stored bytes of a chunk through the reader's fetch; None when it is absent (fill)."""
+        fetch = self.fetch_for(image)
+        location: ByteRange | None = await codec.locate(idx, fetch)
+        if location is None:
+            return None
+        try:
+            return await fetch(location.url, location.start, location.end, location.version)
+        except ObjectNotFound:
+            # Zarr writers skip chunks that are all fill value: an absent object is not an error
+            if codec.missing_object_is_fill and location.start is None:
+                return None
+            raise
+
+    async def raw_chunk(self, image: ImageRecord, level: int, index: ChunkIndex) -> bytes | None:
+        """A chunk's stored bytes as its source has them (Zarr pass-through); None = fill value."""
+        codec = self.codec(image, level)
+        if isinstance(codec, ArrayChunks):
+            raise TypeError(f"level {level} of image {image.id} has no stored chunk bytes (an overview)")
+        return await self._located_bytes(image, codec, tuple(index))
+
+    async def warm(self, image: ImageRecord, level: int, indices: Iterable[ChunkIndex], *, concurrency: int = 16,
+                   on_chunk: Callable[[], None] | None = None) -> list[str]:
+        """Read chunks through the reader's fetch (so the cache tier holds them) without decoding.
+
+        Bounded: at most `concurrency` reads at a time, in batches. Returns one message per
+        chunk that failed (the others are still read)."""
+        codec = self.codec(image, level)
+        errors: list[str] = []
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(idx: ChunkIndex) -> None:
+            async with semaphore:
+                try:
+                    if isinstance(codec, ArrayChunks):
+                        await codec.read_chunk(idx)
+                    else:
+                        await self._located_bytes(image, codec, idx)
+                except ObjectNotFound:
+                    errors.append(f"image {image.id} level {level} chunk {idx}: source object missing")
+                except Exception as exc:
+                    errors.append(f"image {image.id} level {level} chunk {idx}: {exc}")
+                if on_chunk is not None:
+                    on_chunk()
+
+        iterator = iter(indices)
+        while batch := list(itertools.islice(iterator, 1024)):  # bounded memory for huge grids
+            await asyncio.gather(*(one(tuple(idx)) for idx in batch))
+        return errors
 
     def fetch_for(self, image: ImageRecord) -> Fetch:
         """The fetch bound to this image's revision, so cached bytes never outlive a re-import."""

@@ -25,6 +25,8 @@ from .chunks import ByteRange, ChunkIndex, Fetch
 class TiffChunkCodec:
     """`ChunkCodec` for a TIFF level; construct once per level (parses the manifest)."""
 
+    missing_object_is_fill = False
+
     def __init__(self, level: LevelSpec):
         from tifffile import TIFF
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..catalogue.records import ImageRecord
-from ..pixels import get_reader
+from ..pixels import PixelReader
 from .compose import project, render_rgb
 from .params import RenderSettings, channel_defaults, parse_render_query, projection_z_range
 
@@ -60,7 +60,7 @@ def level_within(image: ImageRecord, max_pixels: int) -> int:
 
 
 async def render_region(
-    image: ImageRecord, settings: RenderSettings, *, level: int, z: int, t: int,
+    reader: PixelReader, image: ImageRecord, settings: RenderSettings, *, level: int, z: int, t: int,
     y: tuple[int, int], x: tuple[int, int],
 ) -> np.ndarray:
     """An RGB uint8 array (h, w, 3) of a region of one level."""
@@ -73,7 +73,6 @@ async def render_region(
     h, w = y[1] - y[0], x[1] - x[0]
     if not active:
         return np.zeros((h, w, 3), np.uint8)
-    reader = get_reader()
     if settings.projection != "normal":
         z0, z1 = projection_z_range(settings, spec.shape[2])
         # projection_z_range is inclusive; read_block spans are half-open
@@ -84,15 +83,15 @@ async def render_region(
     return render_rgb(planes, settings, dtype_range(image), channels=active)
 
 
-async def render_plane(image: ImageRecord, settings: RenderSettings, *, z: int, t: int, longest_side: int | None = None,
-                       max_pixels: int = MAX_PLANE_PIXELS) -> tuple[np.ndarray, int]:
+async def render_plane(reader: PixelReader, image: ImageRecord, settings: RenderSettings, *, z: int, t: int,
+                       longest_side: int | None = None, max_pixels: int = MAX_PLANE_PIXELS) -> tuple[np.ndarray, int]:
     """The whole plane from the level that fits `longest_side` (or `max_pixels`); returns (rgb, level)."""
     level = level_for_size(image, longest_side) if longest_side else 0
     spec = image.levels[level]
     if spec.shape[3] * spec.shape[4] > max_pixels:
         level = max(level, level_within(image, max_pixels))
         spec = image.levels[level]
-    rgb = await render_region(image, settings, level=level, z=z, t=t, y=(0, spec.shape[3]), x=(0, spec.shape[4]))
+    rgb = await render_region(reader, image, settings, level=level, z=z, t=t, y=(0, spec.shape[3]), x=(0, spec.shape[4]))
     return rgb, level
 
 

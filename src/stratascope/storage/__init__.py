@@ -10,11 +10,12 @@ from .errors import (
     StorageError,
     StoreUnavailable,
 )
-from .source import SOURCE, ObjectInfo, SourceReader
+from .source import ObjectInfo, SourceReader
+from .stores import RetryPolicy, StoreRegistry
 from .urls import Location, parse_url
 
 __all__ = [
-    "SOURCE", "SOURCE_REQUESTS", "ArchivedObject", "IntegrityError", "InvalidURL", "Location",
-    "NotAllowed", "ObjectInfo", "ObjectNotFound", "RequestCounts", "SourceReader", "StorageError",
-    "StoreUnavailable", "parse_url",
+    "SOURCE_REQUESTS", "ArchivedObject", "IntegrityError", "InvalidURL", "Location",
+    "NotAllowed", "ObjectInfo", "ObjectNotFound", "RequestCounts", "RetryPolicy", "SourceReader", "StorageError",
+    "StoreRegistry", "StoreUnavailable", "parse_url",
 ]

@@ -13,15 +13,12 @@ either stay readable (GCS Archive) or fail reads, which surface as a normal stor
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
 from dataclasses import dataclass
 
-from .. import state
-from ..config import get_settings
-from .accounting import SOURCE_REQUESTS
+from .accounting import SOURCE_REQUESTS, RequestCounter
 from .errors import ArchivedObject, StorageError
 from .urls import Location, parse_url
 
@@ -39,11 +36,6 @@ _CONFIG_KEYS = {
     "aws_session_token": ("aws_session_token", "session_token", "token"),
 }
 
-_lock = threading.Lock()
-_clients: dict[str, object] = {}
-_states: dict[str, tuple[float, ArchiveState]] = {}
-
-
 @dataclass(frozen=True)
 class ArchiveState:
     url: str
@@ -54,32 +46,6 @@ class ArchiveState:
     @property
     def readable(self) -> bool:
         return self.restore in ("not needed", "restored")
-
-
-def s3_client(location: Location):
-    """A boto3 S3 client for the bucket (cached per bucket; boto3 clients are thread-safe)."""
-    with _lock:
-        client = _clients.get(location.root)
-        if client is None:
-            import boto3
-
-            table = {k.lower(): v for k, v in get_settings().stores.get(location.root, {}).items()}
-            kwargs = {"endpoint_url": os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT"),
-                      "region_name": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")}
-            for name, keys in _CONFIG_KEYS.items():
-                for key in keys:
-                    if table.get(key):
-                        kwargs[name] = str(table[key])
-            client = boto3.client("s3", **{k: v for k, v in kwargs.items() if v})
-            _clients[location.root] = client
-        return client
-
-
-@state.on_reset
-def _forget() -> None:
-    with _lock:
-        _clients.clear()
-        _states.clear()
 
 
 def parse_restore_header(value: str | None) -> tuple[bool | None, str | None]:
@@ -105,89 +71,6 @@ def state_from_head(url: str, head: dict) -> ArchiveState:
     return ArchiveState(url, storage_class, "in progress" if ongoing else "restored", expiry)
 
 
-def head_state(url: str) -> ArchiveState:
-    """Storage class and restore state of one object (one HEAD; blocking)."""
-    location = parse_url(url)
-    if location.scheme != "s3":
-        return ArchiveState(location.url, None, "not needed")
-    try:
-        head = s3_client(location).head_object(Bucket=location.bucket, Key=location.key)
-    except Exception as exc:
-        raise StorageError(f"cannot read the storage class of {location.url}: {_error_code(exc)}") from exc
-    finally:
-        SOURCE_REQUESTS.record("head")
-    found = state_from_head(location.url, head)
-    with _lock:
-        _states[location.url] = (time.monotonic(), found)
-    return found
-
-
-def cached_state(url: str) -> ArchiveState:
-    """`head_state`, reusing an answer younger than STATE_TTL seconds."""
-    with _lock:
-        hit = _states.get(url)
-    if hit and time.monotonic() - hit[0] < STATE_TTL:
-        return hit[1]
-    return head_state(url)
-
-
-def list_classes(prefix_url: str, *, max_pages: int | None = None) -> dict[str, str]:
-    """url -> storage class of every object under an S3 prefix (one LIST per 1000 objects)."""
-    location = parse_url(prefix_url)
-    if location.scheme != "s3":
-        return {}
-    prefix = location.key.rstrip("/") + "/" if location.key else ""
-    paginator = s3_client(location).get_paginator("list_objects_v2")
-    classes: dict[str, str] = {}
-    for number, page in enumerate(paginator.paginate(Bucket=location.bucket, Prefix=prefix)):
-        SOURCE_REQUESTS.record("list")
-        for obj in page.get("Contents", []):
-            classes[f"{location.root.rstrip('/')}/{obj['Key']}"] = obj.get("StorageClass") or "STANDARD"
-        if max_pages is not None and number + 1 >= max_pages:
-            break
-    return classes
-
-
-def request_restore(url: str, days: int, tier: str = "Standard") -> str:
-    """Ask S3 to restore one archived object for `days` days (RestoreObject).
-
-    Returns "requested" (202: restore started), "restored" (200: a restored copy exists, its
-    expiry is extended), "in progress" (409 RestoreAlreadyInProgress) or "not needed" (the
-    object is not in an archive class)."""
-    location = parse_url(url)
-    if location.scheme != "s3":
-        return "not needed"
-    try:
-        answer = s3_client(location).restore_object(
-            Bucket=location.bucket, Key=location.key,
-            RestoreRequest={"Days": int(days), "GlacierJobParameters": {"Tier": tier}},
-        )
-    except Exception as exc:
-        code = _error_code(exc)
-        if code == "RestoreAlreadyInProgress":
-            return "in progress"
-        if code == "InvalidObjectState":  # S3's answer for an object that is not archived
-            return "not needed"
-        raise StorageError(f"restore of {location.url} was refused: {code}") from exc
-    finally:
-        with _lock:
-            _states.pop(location.url, None)
-    return "restored" if answer["ResponseMetadata"]["HTTPStatusCode"] == 200 else "requested"
-
-
-async def explain(exc: ArchivedObject) -> ArchivedObject:
-    """Fill in whether a restore is already running for the object a read failed on."""
-    url = getattr(exc, "url", None)
-    if not url:
-        return exc
-    try:
-        found = await asyncio.to_thread(cached_state, url)
-    except StorageError:
-        return exc
-    exc.restore_in_progress = found.restore == "in progress"
-    return exc
-
-
 def archived_error(url: str, storage_class: str | None) -> ArchivedObject:
     what = f"the {storage_class} storage class" if storage_class else "an archive storage class"
     exc = ArchivedObject(f"{url} is in {what} and must be restored before its full-resolution pixels can be read "
@@ -196,15 +79,138 @@ def archived_error(url: str, storage_class: str | None) -> ArchivedObject:
     return exc
 
 
-def storage_classes(urls: list[str], root_url: str, *, max_heads: int = 64) -> dict[str, str]:
-    """Storage classes of an image's source objects, for import: one LIST page under the
-    image's root (Zarr) and a HEAD for each object not seen there (a TIFF: one HEAD).
-    Non-S3 URLs, and objects past `max_heads`, are left out."""
-    s3_urls = [u for u in urls if parse_url(u).scheme == "s3"]
-    if not s3_urls:
-        return {}
-    classes = list_classes(root_url, max_pages=1) if len(s3_urls) > 1 else {}
-    found = {u: classes[u] for u in s3_urls if u in classes}
-    for url in [u for u in s3_urls if u not in found][:max_heads]:
-        found[url] = cached_state(url).storage_class or "STANDARD"
-    return found
+def boto3_s3_client(table: dict, endpoint_url: str | None, region: str | None):
+    """A boto3 client configured like obstore: AWS_* defaults, then the `[stores."s3://bucket"]` table."""
+    import boto3
+
+    table = {k.lower(): v for k, v in table.items()}
+    kwargs = {"endpoint_url": endpoint_url, "region_name": region}
+    for name, keys in _CONFIG_KEYS.items():
+        for key in keys:
+            if table.get(key):
+                kwargs[name] = str(table[key])
+    return boto3.client("s3", **{k: v for k, v in kwargs.items() if v})
+
+
+class ArchiveInspector:
+    """Storage classes and restores of S3 objects, through boto3 clients made per bucket."""
+
+    def __init__(self, overrides: dict[str, dict] | None = None, *, endpoint_url: str | None = None,
+                 region: str | None = None, counter: RequestCounter = SOURCE_REQUESTS):
+        self.overrides = overrides or {}
+        self.endpoint_url, self.region = endpoint_url, region
+        self.counter = counter
+        self._lock = threading.Lock()
+        self._clients: dict[str, object] = {}
+        self._states: dict[str, tuple[float, ArchiveState]] = {}
+
+    def forget(self) -> None:
+        """Forget clients and restore states learnt so far."""
+        with self._lock:
+            self._clients.clear()
+            self._states.clear()
+
+    def s3_client(self, location: Location):
+        """A boto3 S3 client for the bucket (cached per bucket; boto3 clients are thread-safe)."""
+        with self._lock:
+            client = self._clients.get(location.root)
+            if client is None:
+                client = boto3_s3_client(self.overrides.get(location.root, {}), self.endpoint_url, self.region)
+                self._clients[location.root] = client
+            return client
+
+    def head_state(self, url: str) -> ArchiveState:
+        """Storage class and restore state of one object (one HEAD; blocking)."""
+        location = parse_url(url)
+        if location.scheme != "s3":
+            return ArchiveState(location.url, None, "not needed")
+        try:
+            head = self.s3_client(location).head_object(Bucket=location.bucket, Key=location.key)
+        except Exception as exc:
+            raise StorageError(f"cannot read the storage class of {location.url}: {_error_code(exc)}") from exc
+        finally:
+            self.counter.record("head")
+        found = state_from_head(location.url, head)
+        with self._lock:
+            self._states[location.url] = (time.monotonic(), found)
+        return found
+
+
+    def cached_state(self, url: str) -> ArchiveState:
+        """`head_state`, reusing an answer younger than STATE_TTL seconds."""
+        with self._lock:
+            hit = self._states.get(url)
+        if hit and time.monotonic() - hit[0] < STATE_TTL:
+            return hit[1]
+        return self.head_state(url)
+
+
+    def list_classes(self, prefix_url: str, *, max_pages: int | None = None) -> dict[str, str]:
+        """url -> storage class of every object under an S3 prefix (one LIST per 1000 objects)."""
+        location = parse_url(prefix_url)
+        if location.scheme != "s3":
+            return {}
+        prefix = location.key.rstrip("/") + "/" if location.key else ""
+        paginator = self.s3_client(location).get_paginator("list_objects_v2")
+        classes: dict[str, str] = {}
+        for number, page in enumerate(paginator.paginate(Bucket=location.bucket, Prefix=prefix)):
+            self.counter.record("list")
+            for obj in page.get("Contents", []):
+                classes[f"{location.root.rstrip('/')}/{obj['Key']}"] = obj.get("StorageClass") or "STANDARD"
+            if max_pages is not None and number + 1 >= max_pages:
+                break
+        return classes
+
+
+    def request_restore(self, url: str, days: int, tier: str = "Standard") -> str:
+        """Ask S3 to restore one archived object for `days` days (RestoreObject).
+
+        Returns "requested" (202: restore started), "restored" (200: a restored copy exists, its
+        expiry is extended), "in progress" (409 RestoreAlreadyInProgress) or "not needed" (the
+        object is not in an archive class)."""
+        location = parse_url(url)
+        if location.scheme != "s3":
+            return "not needed"
+        try:
+            answer = self.s3_client(location).restore_object(
+                Bucket=location.bucket, Key=location.key,
+                RestoreRequest={"Days": int(days), "GlacierJobParameters": {"Tier": tier}},
+            )
+        except Exception as exc:
+            code = _error_code(exc)
+            if code == "RestoreAlreadyInProgress":
+                return "in progress"
+            if code == "InvalidObjectState":  # S3's answer for an object that is not archived
+                return "not needed"
+            raise StorageError(f"restore of {location.url} was refused: {code}") from exc
+        finally:
+            with self._lock:
+                self._states.pop(location.url, None)
+        return "restored" if answer["ResponseMetadata"]["HTTPStatusCode"] == 200 else "requested"
+
+
+    async def explain(self, exc: ArchivedObject) -> ArchivedObject:
+        """Fill in whether a restore is already running for the object a read failed on."""
+        url = getattr(exc, "url", None)
+        if not url:
+            return exc
+        try:
+            found = await asyncio.to_thread(self.cached_state, url)
+        except StorageError:
+            return exc
+        exc.restore_in_progress = found.restore == "in progress"
+        return exc
+
+
+    def storage_classes(self, urls: list[str], root_url: str, *, max_heads: int = 64) -> dict[str, str]:
+        """Storage classes of an image's source objects, for import: one LIST page under the
+        image's root (Zarr) and a HEAD for each object not seen there (a TIFF: one HEAD).
+        Non-S3 URLs, and objects past `max_heads`, are left out."""
+        s3_urls = [u for u in urls if parse_url(u).scheme == "s3"]
+        if not s3_urls:
+            return {}
+        classes = self.list_classes(root_url, max_pages=1) if len(s3_urls) > 1 else {}
+        found = {u: classes[u] for u in s3_urls if u in classes}
+        for url in [u for u in s3_urls if u not in found][:max_heads]:
+            found[url] = self.cached_state(url).storage_class or "STANDARD"
+        return found

@@ -16,7 +16,7 @@ from obstore import exceptions as obx
 
 from .accounting import SOURCE_REQUESTS, RequestCounter
 from .errors import ObjectNotFound, StorageError, StoreUnavailable
-from .stores import open_store
+from .stores import StoreRegistry
 from .urls import Location, parse_url
 
 _TIMEOUT = re.compile(r"kind: Timeout|\bTimedOut\b|timed out", re.I)
@@ -64,7 +64,8 @@ def _info(location: Location, meta) -> ObjectInfo:
 class SourceReader:
     """Counted reads of source objects. Methods are async; the CLI wraps them once."""
 
-    def __init__(self, counter: RequestCounter = SOURCE_REQUESTS):
+    def __init__(self, stores: StoreRegistry, counter: RequestCounter = SOURCE_REQUESTS):
+        self.stores = stores
         self.counter = counter
 
     @staticmethod
@@ -81,7 +82,7 @@ class SourceReader:
         location = self.locate(url)
         options = {"version": version} if version else None
         try:
-            result = await obstore.get_async(open_store(location), location.key, options=options)
+            result = await obstore.get_async(self.stores.open(location), location.key, options=options)
             data = bytes(await result.bytes_async())
         except Exception as exc:  # obstore raises many types; map them to ours
             self.counter.record("get")
@@ -107,7 +108,7 @@ class SourceReader:
 
     async def _ranged(self, location: Location, options: dict) -> bytes:
         try:
-            result = await obstore.get_async(open_store(location), location.key, options=options)
+            result = await obstore.get_async(self.stores.open(location), location.key, options=options)
             data = bytes(await result.bytes_async())
         except Exception as exc:
             self.counter.record("get_range")
@@ -118,7 +119,7 @@ class SourceReader:
     async def head(self, url: str | Location) -> ObjectInfo:
         location = self.locate(url)
         try:
-            meta = await obstore.head_async(open_store(location), location.key)
+            meta = await obstore.head_async(self.stores.open(location), location.key)
         except Exception as exc:
             self.counter.record("head")
             raise _translate(exc, location.url) from exc
@@ -131,7 +132,7 @@ class SourceReader:
         prefix = location.key.rstrip("/") + "/" if location.key else None
         objects: list[ObjectInfo] = []
         try:
-            stream = obstore.list(open_store(location), prefix, chunk_size=1000)
+            stream = obstore.list(self.stores.open(location), prefix, chunk_size=1000)
             async for page in stream:
                 self.counter.record("list")
                 objects.extend(_info(location, meta) for meta in page)
@@ -140,7 +141,3 @@ class SourceReader:
         except Exception as exc:
             raise _translate(exc, location.url) from exc
         return objects
-
-
-#: The process-wide reader; everything reads source objects through it.
-SOURCE = SourceReader()

@@ -14,26 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import Headers, MutableHeaders
 
-from .. import state
-from . import sessions, store
-from .principal import ANONYMOUS, Principal
-from .tokens import token_hash
+from ..auth import sessions
+from ..auth.tokens import token_hash
+from ..catalogue import accounts as store
+from ..catalogue.principal import ANONYMOUS, Principal
+from ..services import Services
+from .deps import services_of
 
-CACHE_TTL_SECONDS = 5.0  # as api/lookup: role and membership changes reach every replica within seconds
-CACHE_MAX_ENTRIES = 4096
 MAX_LOGIN_BODY = 64 * 1024
-
-_lock = threading.Lock()
-_cache: dict[tuple, tuple[float, Principal | None]] = {}
-
 
 def viewer_of(request: Request) -> Principal:
     """The principal of this request (anonymous when the middleware did not run)."""
@@ -41,46 +35,29 @@ def viewer_of(request: Request) -> Principal:
     return principal if isinstance(principal, Principal) else ANONYMOUS
 
 
-def _cached(key: tuple, resolve) -> Principal | None:
-    now = time.monotonic()
-    with _lock:
-        hit = _cache.get(key)
-    if hit and now - hit[0] < CACHE_TTL_SECONDS:
-        return hit[1]
-    principal = resolve()
-    with _lock:
-        if len(_cache) >= CACHE_MAX_ENTRIES:
-            _cache.clear()
-        _cache[key] = (now, principal)
-    return principal
-
-
-@state.on_reset
-def forget() -> None:
-    with _lock:
-        _cache.clear()
-
-
 class InvalidToken(Exception):
     pass
 
 
-def resolve_principal(headers: Headers) -> Principal:
-    """Blocking (SQL on a cache miss): run in a thread from async code."""
+def resolve_principal(services: Services, headers: Headers) -> Principal:
+    """Blocking (SQL on a cache miss): run in a thread from async code. Answers are reused for
+    a few seconds (services.principals), so role and membership changes reach every replica soon."""
+    db, cached = services.catalogue, services.principals
     authorization = headers.get("authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer":
             token = token.strip()
-            principal = _cached(("token", token_hash(token)), lambda: store.principal_for_token(token))
+            principal = cached.get_or_compute(("token", token_hash(token)), lambda: store.principal_for_token(db, token))
             if principal is None:
                 raise InvalidToken()
             return principal
     cookie = _cookie(headers, sessions.COOKIE_NAME)
-    session = sessions.read_cookie(cookie) if cookie else None
+    session = sessions.read_cookie(services.auth, cookie) if cookie else None
     if session is None:
         return ANONYMOUS
-    return _cached(("session", *session), lambda: store.principal_for_session(*session)) or ANONYMOUS
+    principal = cached.get_or_compute(("session", *session), lambda: store.principal_for_session(db, *session))
+    return principal or ANONYMOUS
 
 
 def _cookie(headers: Headers, name: str) -> str | None:
@@ -95,14 +72,15 @@ def _cookie(headers: Headers, name: str) -> str | None:
 class AuthMiddleware:
     """Pure ASGI (streams untouched): sets the principal, marks authenticated answers private."""
 
-    def __init__(self, app):
+    def __init__(self, app, services: Services):
         self.app = app
+        self.services = services
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         try:
-            principal = await asyncio.to_thread(resolve_principal, Headers(scope=scope))
+            principal = await asyncio.to_thread(resolve_principal, self.services, Headers(scope=scope))
         except InvalidToken:
             response = JSONResponse({"message": "invalid or revoked API token"}, status_code=401,
                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"',
@@ -147,25 +125,26 @@ async def _credentials(request: Request) -> tuple[str, str]:
     return username, password
 
 
-def _me(principal: Principal) -> dict:
+def _me(services: Services, principal: Principal) -> dict:
     return {"id": principal.user_id, "name": None if principal.anonymous else principal.name,
-            "role": principal.role, "groups": store.group_names(principal.group_ids)}
+            "role": principal.role, "groups": store.group_names(services.catalogue, principal.group_ids)}
 
 
 @router.post("/login", summary="Log in with a user name and password (sets the session cookie)")
 async def login(request: Request, next: str | None = None):  # noqa: A002
+    services = services_of(request)
     username, password = await _credentials(request)
-    result = await asyncio.to_thread(store.authenticate, username, password)
+    result = await asyncio.to_thread(store.authenticate, services.catalogue, username, password)
     if result is None:
         return JSONResponse({"message": "wrong user name or password"}, status_code=401,
                             headers={"Cache-Control": "no-store"})
     principal, fingerprint = result
-    settings = sessions.auth_settings()
+    settings = services.auth
     # only a local path: never an open redirect to another site
     safe_next = next if next and next.startswith("/") and not next.startswith("//") and "\\" not in next else None
     response: Response = (RedirectResponse(safe_next, status_code=303) if safe_next
-                          else JSONResponse(await asyncio.to_thread(_me, principal)))
-    response.set_cookie(sessions.COOKIE_NAME, sessions.make_cookie(principal.user_id, fingerprint),
+                          else JSONResponse(await asyncio.to_thread(_me, services, principal)))
+    response.set_cookie(sessions.COOKIE_NAME, sessions.make_cookie(settings, principal.user_id, fingerprint),
                         max_age=settings.max_age, httponly=True, samesite="lax", secure=settings.secure_cookie)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -180,5 +159,5 @@ async def logout():
 
 @router.get("/me", summary="Who this request is made as (anonymous, member or admin)")
 async def me(request: Request):
-    body = await asyncio.to_thread(_me, viewer_of(request))
+    body = await asyncio.to_thread(_me, services_of(request), viewer_of(request))
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -9,11 +9,11 @@ from functools import cache
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ..catalogue.db import session_scope
-from ..catalogue.models import ApiToken, Group, Membership, User
-from .passwords import hash_password, verify_password
+from ..auth.passwords import hash_password, verify_password
+from ..auth.tokens import looks_like_token, new_token, token_hash
+from .db import Catalogue
+from .models import ApiToken, Group, Membership, User
 from .principal import Principal
-from .tokens import looks_like_token, new_token, token_hash
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$")
 
@@ -48,11 +48,11 @@ def _group(session, name: str) -> Group:
     return row
 
 
-def add_user(name: str, *, password: str | None = None, admin: bool = False) -> int:
+def add_user(db: Catalogue, name: str, *, password: str | None = None, admin: bool = False) -> int:
     _check_name("user", name)
     hashed = hash_password(password) if password is not None else None
     try:
-        with session_scope(write=True) as session:
+        with db.session(write=True) as session:
             row = User(name=name, password_hash=hashed, is_admin=admin)
             session.add(row)
             session.flush()
@@ -61,16 +61,16 @@ def add_user(name: str, *, password: str | None = None, admin: bool = False) -> 
         raise AccountError(f"user {name!r} already exists") from None
 
 
-def set_password(name: str, password: str) -> None:
+def set_password(db: Catalogue, name: str, password: str) -> None:
     hashed = hash_password(password)
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         _user(session, name).password_hash = hashed
 
 
-def add_group(name: str) -> int:
+def add_group(db: Catalogue, name: str) -> int:
     _check_name("group", name)
     try:
-        with session_scope(write=True) as session:
+        with db.session(write=True) as session:
             row = Group(name=name)
             session.add(row)
             session.flush()
@@ -79,14 +79,14 @@ def add_group(name: str) -> int:
         raise AccountError(f"group {name!r} already exists") from None
 
 
-def group_id(name: str) -> int:
-    with session_scope() as session:
+def group_id(db: Catalogue, name: str) -> int:
+    with db.session() as session:
         return _group(session, name).id
 
 
-def add_member(group: str, user: str) -> bool:
+def add_member(db: Catalogue, group: str, user: str) -> bool:
     """Returns False when the user already was a member."""
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         g, u = _group(session, group), _user(session, user)
         if session.get(Membership, (u.id, g.id)) is not None:
             return False
@@ -94,35 +94,35 @@ def add_member(group: str, user: str) -> bool:
         return True
 
 
-def remove_member(group: str, user: str) -> bool:
-    with session_scope(write=True) as session:
+def remove_member(db: Catalogue, group: str, user: str) -> bool:
+    with db.session(write=True) as session:
         g, u = _group(session, group), _user(session, user)
         result = session.execute(delete(Membership).where(Membership.user_id == u.id, Membership.group_id == g.id))
         return result.rowcount > 0
 
 
-def create_token(user: str, *, label: str | None = None) -> str:
+def create_token(db: Catalogue, user: str, *, label: str | None = None) -> str:
     """A new API token for `user`; the only time it is ever seen in clear."""
     token = new_token()
-    with session_scope(write=True) as session:
+    with db.session(write=True) as session:
         session.add(ApiToken(user_id=_user(session, user).id, token_hash=token_hash(token), label=label))
     return token
 
 
-def revoke_tokens(user: str) -> int:
-    with session_scope(write=True) as session:
+def revoke_tokens(db: Catalogue, user: str) -> int:
+    with db.session(write=True) as session:
         return session.execute(delete(ApiToken).where(ApiToken.user_id == _user(session, user).id)).rowcount
 
 
-def group_names(ids) -> list[str]:
+def group_names(db: Catalogue, ids) -> list[str]:
     if not ids:
         return []
-    with session_scope() as session:
+    with db.session() as session:
         return sorted(session.scalars(select(Group.name).where(Group.id.in_(sorted(ids)))))
 
 
-def list_users() -> list[dict]:
-    with session_scope() as session:
+def list_users(db: Catalogue) -> list[dict]:
+    with db.session() as session:
         groups = {g.id: g.name for g in session.scalars(select(Group))}
         members: dict[int, list[str]] = {}
         for m in session.scalars(select(Membership)):
@@ -136,8 +136,8 @@ def list_users() -> list[dict]:
                 for u in session.scalars(select(User).order_by(User.id))]
 
 
-def list_groups() -> list[dict]:
-    with session_scope() as session:
+def list_groups(db: Catalogue) -> list[dict]:
+    with db.session() as session:
         users = {u.id: u.name for u in session.scalars(select(User))}
         members: dict[int, list[str]] = {}
         for m in session.scalars(select(Membership)):
@@ -158,9 +158,9 @@ def _principal(session, user: User) -> Principal:
     return Principal(user_id=user.id, name=user.name, is_admin=user.is_admin, group_ids=frozenset(group_ids))
 
 
-def authenticate(name: str, password: str) -> tuple[Principal, str] | None:
+def authenticate(db: Catalogue, name: str, password: str) -> tuple[Principal, str] | None:
     """(principal, password fingerprint) for the right user name and password, else None."""
-    with session_scope() as session:
+    with db.session() as session:
         user = session.scalar(select(User).where(User.name == name)) if NAME.match(name or "") else None
         if user is None or user.password_hash is None:
             verify_password(_dummy_hash(), password)
@@ -170,19 +170,19 @@ def authenticate(name: str, password: str) -> tuple[Principal, str] | None:
         return _principal(session, user), password_fingerprint(user.password_hash)
 
 
-def principal_for_token(token: str) -> Principal | None:
+def principal_for_token(db: Catalogue, token: str) -> Principal | None:
     if not looks_like_token(token):
         return None
-    with session_scope() as session:
+    with db.session() as session:
         row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
         if row is None:
             return None
         return _principal(session, session.get(User, row.user_id))
 
 
-def principal_for_session(user_id: int, fingerprint: str) -> Principal | None:
+def principal_for_session(db: Catalogue, user_id: int, fingerprint: str) -> Principal | None:
     """The user of a session cookie, unless deleted or their password changed since login."""
-    with session_scope() as session:
+    with db.session() as session:
         user = session.get(User, user_id)
         if user is None or password_fingerprint(user.password_hash) != fingerprint:
             return None

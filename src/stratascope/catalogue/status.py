@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..catalogue.records import ImageRecord
+from .records import ImageRecord
 
 TIFF_FORMATS = ("tiff", "ome-tiff")
 

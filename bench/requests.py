@@ -46,20 +46,21 @@ def write_samples(folder: Path) -> dict[str, Path]:
             "OME-TIFF pyramid": folder / "pyramid.ome.tif"}
 
 
-async def measure(url: str) -> dict:
+async def measure(services, url: str) -> dict:
     from stratascope import catalogue
     from stratascope.ingest import ImportOptions, import_urls
-    from stratascope.pixels import PixelReader
+    from stratascope.pixels import PixelReader, SourceFetch
     from stratascope.storage import SOURCE_REQUESTS
 
     row = {}
     before, start = SOURCE_REQUESTS.snapshot(), time.perf_counter()
-    (result,) = await import_urls([url], ImportOptions())
+    (result,) = await import_urls(services, [url], ImportOptions())
     cost = SOURCE_REQUESTS.snapshot() - before
     row["import"] = (cost.total, cost.bytes_read, (time.perf_counter() - start) * 1000)
-    record = catalogue.get_image(result.id)
+    record = catalogue.get_image(services.catalogue, result.id)
     for size in (256, 1024):
-        reader = PixelReader(512 * 2**20)  # a fresh reader: nothing in memory
+        # a fresh reader straight on the source: nothing in memory, no cache tier
+        reader = PixelReader(512 * 2**20, fetch=SourceFetch(services.source), codecs=services.reader.make_codec)
         for state in ("cold", "warm"):
             before, start = SOURCE_REQUESTS.snapshot(), time.perf_counter()
             await reader.read_region(record, 0, c=0, y=(512, 512 + size), x=(512, 512 + size))
@@ -80,12 +81,19 @@ def main() -> None:
             client = boto3_client(server.endpoint)
             client.create_bucket(Bucket="bench")
             samples = write_samples(tmp)
-            for name, path in samples.items():
+            for path in samples.values():
                 upload_tree(client, path, "bench", path.name)
             with DelayProxy("127.0.0.1", server.port, delay_ms=args.rtt_ms / 2) as proxy:
                 os.environ.update(server.aws_env())
                 os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint
-                rows = {name: asyncio.run(measure(f"s3://bench/{path.name}")) for name, path in samples.items()}
+                from stratascope.services import build_services
+
+                services = build_services()  # from the environment just set (home, moto behind the proxy)
+                try:
+                    rows = {name: asyncio.run(measure(services, f"s3://bench/{path.name}"))
+                            for name, path in samples.items()}
+                finally:
+                    services.close()
         finally:
             server.stop()
     columns = ["import", "cold 256", "warm 256", "cold 1024", "warm 1024"]

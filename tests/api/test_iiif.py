@@ -205,16 +205,18 @@ def test_info_json(client, sample, tmp_path):
     assert client.get(f"/iiif/3/{image_id}/info.json", headers={"If-None-Match": response.headers["etag"]}).status_code == 304
 
 
-def test_server_limit_is_declared_and_enforced(client, sample, monkeypatch):
-    from stratascope.config import reset_settings
+def test_server_limit_is_declared_and_enforced(sample, monkeypatch, make_services):
+    from fastapi.testclient import TestClient
+
+    from stratascope.api.app import create_app
 
     image_id, _, _ = sample
     monkeypatch.setenv("STRATASCOPE_MAX_REGION_PIXELS", "20000")
-    reset_settings()
-    assert client.get(f"/iiif/3/{image_id}/info.json").json()["maxArea"] == 20000
-    w, h = _decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.png")).shape[1::-1]
-    assert w * h <= 20000 and w > 100
-    assert client.get(f"/iiif/3/{image_id}/full/200,200/0/default.png").status_code == 400
+    with TestClient(create_app(make_services())) as client:
+        assert client.get(f"/iiif/3/{image_id}/info.json").json()["maxArea"] == 20000
+        w, h = _decode(client.get(f"/iiif/3/{image_id}/full/max/0/default.png")).shape[1::-1]
+        assert w * h <= 20000 and w > 100
+        assert client.get(f"/iiif/3/{image_id}/full/200,200/0/default.png").status_code == 400
 
 
 def test_base_uri_redirects_to_info(client, sample):
@@ -224,11 +226,11 @@ def test_base_uri_redirects_to_info(client, sample):
     assert response.headers["location"] == f"http://testserver/iiif/3/{image_id}/info.json"
 
 
-def test_identifier_may_be_the_image_name(client, sample):
+def test_identifier_may_be_the_image_name(client, sample, services):
     from stratascope import catalogue
 
     image_id, _, expected = sample
-    name = catalogue.get_image(image_id).name
+    name = catalogue.get_image(services.catalogue, image_id).name
     info = client.get(f"/iiif/3/{quote(name, safe='')}/info.json").json()
     assert info["id"] == f"http://testserver/iiif/3/{quote(name, safe='')}" and info["width"] == expected.shape[1]
     assert np.array_equal(_decode(client.get(f"/iiif/3/{quote(name, safe='')}/full/max/0/default.png")), expected)
@@ -236,11 +238,9 @@ def test_identifier_may_be_the_image_name(client, sample):
         assert client.get(f"/iiif/3/{quote(missing, safe='')}/info.json").status_code == 404, missing
 
 
-def test_rgb_tiff_is_served_exactly_and_by_name_without_extension(client, tmp_path, import_urls_sync):
+def test_rgb_tiff_is_served_exactly_and_by_name_without_extension(client, tmp_path, import_urls_sync, services):
     """8-bit RGB pictures keep their colours (no stretching to the data range)."""
     import tifffile
-
-    from stratascope import state
 
     rng = np.random.default_rng(3)
     rgb = rng.integers(20, 200, size=(90, 130, 3), dtype=np.uint8)
@@ -254,7 +254,7 @@ def test_rgb_tiff_is_served_exactly_and_by_name_without_extension(client, tmp_pa
     (tmp_path / "other").mkdir()
     tifffile.imwrite(tmp_path / "other" / "rgb_slide.tiff", rgb, photometric="rgb")
     assert import_urls_sync([str(tmp_path / "other" / "rgb_slide.tiff")])[0].status == "imported"
-    state.reset()  # forget names and records cached for a few seconds
+    services.forget_memory()  # forget names and records cached for a few seconds
     ambiguous = client.get("/iiif/3/rgb_slide/info.json")
     assert ambiguous.status_code == 409 and "numeric" in ambiguous.json()["message"]
 

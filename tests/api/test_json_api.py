@@ -34,7 +34,7 @@ def _small(name: str, tmp_path: Path, seed: int) -> Path:
 
 
 @pytest.fixture
-def tree(tmp_path, import_urls_sync):
+def tree(tmp_path, import_urls_sync, services):
     """Two projects with names that sort differently by id and by lower(name) (omero-web's order).
 
     zeta project / Z dataset : "D-rich" (full OME-XML metadata), "a-small"
@@ -61,9 +61,9 @@ def tree(tmp_path, import_urls_sync):
         ids[name] = result.id
     from stratascope import catalogue
 
-    for record in catalogue.list_projects()[0]:
+    for record in catalogue.list_projects(services.catalogue)[0]:
         ids[record.name] = record.id
-    for record in catalogue.list_datasets()[0]:
+    for record in catalogue.list_datasets(services.catalogue)[0]:
         ids[record.name] = record.id
     return ids
 

@@ -151,13 +151,15 @@ def test_bad_requests_get_json_errors(client, sample_zarr, path, status):
     assert response.json()["message"]
 
 
-def test_region_above_limit_is_413(client, sample_zarr, monkeypatch):
-    from stratascope import state
+def test_region_above_limit_is_413(sample_zarr, monkeypatch, make_services):
+    from fastapi.testclient import TestClient
+
+    from stratascope.api.app import create_app
 
     image_id, _ = sample_zarr
     monkeypatch.setenv("STRATASCOPE_MAX_REGION_PIXELS", "1000")
-    state.reset()
-    response = client.get(f"/webgateway/render_image_region/{image_id}/0/0/?region=0,0,100,100")
+    with TestClient(create_app(make_services())) as client:
+        response = client.get(f"/webgateway/render_image_region/{image_id}/0/0/?region=0,0,100,100")
     assert response.status_code == 413 and "limit" in response.json()["message"]
 
 

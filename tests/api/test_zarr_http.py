@@ -14,19 +14,18 @@ import pytest
 import uvicorn
 import zarr
 
-from stratascope import state
 from stratascope.storage import SOURCE_REQUESTS
 from support.moto_server import free_port
 from support.samples import smooth_array, write_tiff_pyramid
 
 
 @pytest.fixture
-def server():
+def server(services):
     """The real app on a free loopback port, in a background thread; yields its base URL."""
     from stratascope.api.app import create_app
 
     port = free_port()
-    live = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    live = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=live.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -61,14 +60,13 @@ def v04_image(v04_folder, tmp_path, import_urls_sync):
 
 
 @pytest.fixture
-def cold(monkeypatch, tmp_path):
-    """cold() forgets every cache (chunk LRU, shard indexes, a fresh empty cache tier),
+def cold(services):
+    """cold() forgets every cache (chunk LRU, shard indexes, an emptied cache tier),
     so that source request counts are exact."""
-    runs = iter(range(1000))
 
     def _cold() -> None:
-        monkeypatch.setenv("STRATASCOPE_CACHE_URL", str(tmp_path / f"cache-tier-{next(runs)}"))
-        state.reset()
+        services.forget_memory()
+        services.cache.get().drop()
 
     return _cold
 

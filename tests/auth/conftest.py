@@ -43,15 +43,15 @@ def _write_plate(path):
     return str(path)
 
 
-def _plate(tmp_path, import_urls_sync, name: str) -> tuple[int, int, int, int]:
+def _plate(db, tmp_path, import_urls_sync, name: str) -> tuple[int, int, int, int]:
     """(screen id, plate id, well id, image id) of a one-well, one-field plate in screen `name`."""
     from stratascope.catalogue import plates as hcs
 
     results = import_urls_sync([_write_plate(tmp_path / f"{name}.zarr")], screen=name)
     assert all(r.status == "imported" for r in results), results
     plate_id = results[0].plate_id
-    screen = next(s for s in hcs.list_screens()[0] if s.name == name)
-    well = hcs.list_wells(plate_id=plate_id)[0][0]
+    screen = next(s for s in hcs.list_screens(db)[0] if s.name == name)
+    well = hcs.list_wells(db, plate_id=plate_id)[0][0]
     return screen.id, plate_id, well.id, well.samples[0].image_id
 
 
@@ -63,28 +63,29 @@ def _write(path, seed):
 
 
 @pytest.fixture
-def world(tmp_path, import_urls_sync) -> World:
+def world(services, tmp_path, import_urls_sync) -> World:
     """Projects "Open" (public) and "Closed" (private, owned by lab-a), and likewise screens
     "open-screen" and "closed-screen" with a one-well plate each; users admin (admin),
     alice (member of lab-a, the owning group) and bob (member of lab-b); one image each, and
     one image outside any dataset. Same pixels everywhere, so every route answers alike."""
+    db = services.catalogue
     public = import_urls_sync([_write(tmp_path / "open.zarr", 1)], project="Open", dataset="open-ds")[0]
     private = import_urls_sync([_write(tmp_path / "closed.zarr", 2)], project="Closed", dataset="closed-ds")[0]
     orphan = import_urls_sync([_write(tmp_path / "orphan.zarr", 3)])[0]
     assert {public.status, private.status, orphan.status} == {"imported"}
-    open_screen, open_plate, open_well, open_image = _plate(tmp_path, import_urls_sync, "open-screen")
-    closed_screen, closed_plate, closed_well, closed_image = _plate(tmp_path, import_urls_sync, "closed-screen")
-    lab_a, lab_b = store.add_group("lab-a"), store.add_group("lab-b")
+    open_screen, open_plate, open_well, open_image = _plate(db, tmp_path, import_urls_sync, "open-screen")
+    closed_screen, closed_plate, closed_well, closed_image = _plate(db, tmp_path, import_urls_sync, "closed-screen")
+    lab_a, lab_b = store.add_group(db, "lab-a"), store.add_group(db, "lab-b")
     assert lab_a != lab_b
-    store.add_user("admin", password="admin-password", admin=True)
-    store.add_user("alice", password="alice-password")
-    store.add_user("bob", password="bob-password")
-    store.add_member("lab-a", "alice")
-    store.add_member("lab-b", "bob")
-    private_project = repository.set_visibility("project", "Closed", public=False, group_id=lab_a)
-    public_project = repository.set_visibility("project", "Open")
-    repository.set_visibility("screen", "closed-screen", public=False, group_id=lab_a)
-    records = {r.id: r for r in repository.list_images()[0]}
+    store.add_user(db, "admin", password="admin-password", admin=True)
+    store.add_user(db, "alice", password="alice-password")
+    store.add_user(db, "bob", password="bob-password")
+    store.add_member(db, "lab-a", "alice")
+    store.add_member(db, "lab-b", "bob")
+    private_project = repository.set_visibility(db, "project", "Closed", public=False, group_id=lab_a)
+    public_project = repository.set_visibility(db, "project", "Open")
+    repository.set_visibility(db, "screen", "closed-screen", public=False, group_id=lab_a)
+    records = {r.id: r for r in repository.list_images(db)[0]}
     return World(
         public_image=public.id, private_image=private.id, orphan_image=orphan.id,
         public_project=public_project, private_project=private_project,
@@ -92,7 +93,7 @@ def world(tmp_path, import_urls_sync) -> World:
         public_screen=open_screen, private_screen=closed_screen, public_plate=open_plate, private_plate=closed_plate,
         public_well=open_well, private_well=closed_well, public_plate_image=open_image,
         private_plate_image=closed_image,
-        tokens={name: store.create_token(name) for name in ("admin", "alice", "bob")},
+        tokens={name: store.create_token(db, name) for name in ("admin", "alice", "bob")},
     )
 
 

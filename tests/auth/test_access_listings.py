@@ -39,30 +39,30 @@ def test_images_outside_any_dataset_are_public(client, world):
     assert client.get(f"/webgateway/imgData/{world.orphan_image}/").status_code == 200
 
 
-def test_private_dataset_in_public_project_and_back(client, world, credentials):
-    repository.set_visibility("dataset", "open-ds", public=False)
+def test_private_dataset_in_public_project_and_back(services, client, world, credentials):
+    db = services.catalogue
+    repository.set_visibility(db, "dataset", "open-ds", public=False)
     image = f"/webgateway/imgData/{world.public_image}/"
-    store.add_user("carol", password="carol-password")  # a member of no group
-    carol = {"Authorization": f"Bearer {store.create_token('carol')}"}
+    store.add_user(db, "carol", password="carol-password")  # a member of no group
+    carol = {"Authorization": f"Bearer {store.create_token(db, 'carol')}"}
     assert client.get(image, headers=carol).status_code == 404
     assert client.get(image, headers=credentials["admin"]).status_code == 200
     # alice is in lab-a, which owns neither Open nor open-ds
     assert client.get(image, headers=credentials["alice"]).status_code == 404
     project = client.get(f"/api/v0/m/projects/{world.public_project}/?childCount=true", headers=carol).json()
     assert project["data"]["omero:childCount"] == 0  # the hidden dataset is not counted
-    repository.set_visibility("dataset", "open-ds", group_id=store.group_id("lab-a"))
-    from stratascope import state
-
-    state.reset()  # the lookup cache keeps visibility for a few seconds (like re-imports)
+    repository.set_visibility(db, "dataset", "open-ds", group_id=store.group_id(db, "lab-a"))
+    services.forget_memory()  # the lookup cache keeps visibility for a few seconds (like re-imports)
     assert client.get(image, headers=credentials["alice"]).status_code == 200
-    repository.set_visibility("dataset", "open-ds", inherit=True, clear_group=True)
-    state.reset()
+    repository.set_visibility(db, "dataset", "open-ds", inherit=True, clear_group=True)
+    services.forget_memory()
     assert client.get(image, headers=carol).status_code == 200
 
 
-def test_catalogue_calls_without_a_viewer_are_unrestricted(world):
+def test_catalogue_calls_without_a_viewer_are_unrestricted(services, world):
     """The CLI (the admin's tool) passes no viewer and keeps seeing everything."""
-    records, total = repository.list_images()
+    db = services.catalogue
+    records, total = repository.list_images(db)
     assert total == 5 and {world.private_image, world.private_plate_image} <= {r.id for r in records}
-    assert repository.get_image(world.private_image).id == world.private_image
-    assert repository.list_projects()[1] == 2
+    assert repository.get_image(db, world.private_image).id == world.private_image
+    assert repository.list_projects(db)[1] == 2

@@ -152,12 +152,12 @@ def test_thumbnail_batches_answer_null_for_hidden_images(client, world, credenti
         assert (body[str(world.private_image)] is not None) == sees_private, who
 
 
-def test_iiif_names_of_hidden_images_are_unknown(client, world, credentials):
+def test_iiif_names_of_hidden_images_are_unknown(services, client, world, credentials):
     # all three sample images are called "image": anonymous callers see two, so the name is ambiguous
     assert client.get("/iiif/3/image/info.json").status_code == 409
     from stratascope.catalogue import repository
 
-    repository.set_visibility("project", "Open", public=False)
+    repository.set_visibility(services.catalogue, "project", "Open", public=False)
     # now the orphan is the only "image" anonymous callers (and bob) can see: no hint of the others
     for who in ("anonymous", "bob"):
         info = client.get("/iiif/3/image/info.json", headers=credentials[who])

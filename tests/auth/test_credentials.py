@@ -7,13 +7,12 @@ import time
 import pytest
 from sqlalchemy import select
 
-from stratascope import state
 from stratascope.auth import sessions
-from stratascope.catalogue import accounts as store
 from stratascope.auth.passwords import hash_password, verify_password
 from stratascope.auth.tokens import token_hash
-from stratascope.catalogue.db import session_scope
+from stratascope.catalogue import accounts as store
 from stratascope.catalogue.models import ApiToken, User
+from stratascope.config import load_settings
 
 
 def test_password_hashing():
@@ -31,58 +30,58 @@ def test_password_hashing():
         hash_password("x" * 5000)
 
 
-def test_users_groups_and_tokens_in_the_catalogue():
-    store.add_user("alice", password="alice-password")
+def test_users_groups_and_tokens_in_the_catalogue(services):
+    db = services.catalogue
+    store.add_user(db, "alice", password="alice-password")
     with pytest.raises(store.AccountError, match="already exists"):
-        store.add_user("alice", password="other")
+        store.add_user(db, "alice", password="other")
     with pytest.raises(store.AccountError, match="bad user name"):
-        store.add_user("no spaces please")
-    store.add_group("lab")
-    assert store.add_member("lab", "alice") and not store.add_member("lab", "alice")
+        store.add_user(db, "no spaces please")
+    store.add_group(db, "lab")
+    assert store.add_member(db, "lab", "alice") and not store.add_member(db, "lab", "alice")
     with pytest.raises(store.AccountError, match="no group"):
-        store.add_member("nolab", "alice")
-    token = store.create_token("alice", label="script")
-    with session_scope() as session:
+        store.add_member(db, "nolab", "alice")
+    token = store.create_token(db, "alice", label="script")
+    with db.session() as session:
         stored = session.scalars(select(ApiToken.token_hash)).all()
         password_hash = session.scalar(select(User.password_hash))
     assert stored == [token_hash(token)] and token not in stored  # only the hash is kept
     assert password_hash.startswith("$argon2id$")
-    principal = store.principal_for_token(token)
-    assert principal.name == "alice" and principal.role == "member" and principal.group_ids == {store.group_id("lab")}
-    assert store.principal_for_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
-    assert store.principal_for_token("not-a-token") is None
-    assert store.revoke_tokens("alice") == 1 and store.principal_for_token(token) is None
-    assert store.authenticate("alice", "alice-password")[0].name == "alice"
-    assert store.authenticate("alice", "wrong") is None and store.authenticate("nobody", "x") is None
+    principal = store.principal_for_token(db, token)
+    assert principal.name == "alice" and principal.role == "member" and principal.group_ids == {store.group_id(db, "lab")}
+    assert store.principal_for_token(db, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert store.principal_for_token(db, "not-a-token") is None
+    assert store.revoke_tokens(db, "alice") == 1 and store.principal_for_token(db, token) is None
+    assert store.authenticate(db, "alice", "alice-password")[0].name == "alice"
+    assert store.authenticate(db, "alice", "wrong") is None and store.authenticate(db, "nobody", "x") is None
 
 
-def test_session_cookies_are_signed_and_expire(monkeypatch):
-    cookie = sessions.make_cookie(7, "abc")
-    assert sessions.read_cookie(cookie) == (7, "abc")
-    assert sessions.read_cookie(cookie[:-2] + ("xx" if not cookie.endswith("xx") else "yy")) is None
-    assert sessions.read_cookie("garbage") is None and sessions.read_cookie("") is None
+def test_session_cookies_are_signed_and_expire(monkeypatch, services, make_services):
+    auth = services.auth
+    cookie = sessions.make_cookie(auth, 7, "abc")
+    assert sessions.read_cookie(auth, cookie) == (7, "abc")
+    assert sessions.read_cookie(auth, cookie[:-2] + ("xx" if not cookie.endswith("xx") else "yy")) is None
+    assert sessions.read_cookie(auth, "garbage") is None and sessions.read_cookie(auth, "") is None
     # another server secret (another deployment) does not accept it
     monkeypatch.setenv("STRATASCOPE_SESSION_SECRET", "s" * 40)
-    state.reset()
-    assert sessions.read_cookie(cookie) is None
-    cookie = sessions.make_cookie(7, "abc")
+    auth = make_services().auth
+    assert sessions.read_cookie(auth, cookie) is None
+    cookie = sessions.make_cookie(auth, 7, "abc")
     monkeypatch.setenv("STRATASCOPE_SESSION_MAX_AGE", "1")
-    state.reset()
-    assert sessions.read_cookie(cookie) == (7, "abc")
+    auth = make_services().auth
+    assert sessions.read_cookie(auth, cookie) == (7, "abc")
     time.sleep(2.1)
-    assert sessions.read_cookie(cookie) is None
+    assert sessions.read_cookie(auth, cookie) is None
     monkeypatch.setenv("STRATASCOPE_SESSION_SECRET", "short")
-    state.reset()
     with pytest.raises(ValueError, match="at least"):
-        sessions.auth_settings()
+        sessions.auth_settings(load_settings())
 
 
-def test_secret_is_created_once_in_home(stratascope_home):
-    first = sessions.auth_settings().secret
+def test_secret_is_created_once_in_home(stratascope_home, services, make_services):
+    first = services.auth.secret
     assert (stratascope_home / "session-secret").read_text() == first
     assert oct((stratascope_home / "session-secret").stat().st_mode & 0o777) == "0o600"
-    state.reset()
-    assert sessions.auth_settings().secret == first  # survives a restart: sessions stay valid
+    assert make_services().auth.secret == first  # survives a restart: sessions stay valid
 
 
 def test_login_me_logout(client, world):
@@ -107,13 +106,13 @@ def test_login_me_logout(client, world):
     assert client.get("/auth/me").json()["role"] == "public"
 
 
-def test_password_change_ends_sessions_and_redirects_stay_local(client, world):
+def test_password_change_ends_sessions_and_redirects_stay_local(services, client, world):
     login = client.post("/auth/login?next=/view/1", data={"username": "bob", "password": "bob-password"},
                         follow_redirects=False)
     assert login.status_code == 303 and login.headers["location"] == "/view/1"
     assert client.get("/auth/me").json()["name"] == "bob"
-    store.set_password("bob", "a-new-password")
-    state.reset()  # forget the principal cache (5 s) as another replica would
+    store.set_password(services.catalogue, "bob", "a-new-password")
+    services.forget_memory()  # forget the principal cache (5 s) as another replica would
     assert client.get("/auth/me").json()["role"] == "public"
     away = client.post("/auth/login?next=//evil.example/", data={"username": "bob", "password": "a-new-password"},
                        follow_redirects=False)

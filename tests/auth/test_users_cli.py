@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from stratascope import state
 from stratascope.catalogue import accounts as store
 from stratascope.catalogue import repository
 
@@ -15,7 +14,8 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
                           input=stdin, timeout=120)
 
 
-def test_user_group_token_publish_chown(import_urls_sync, tmp_path):
+def test_user_group_token_publish_chown(services, import_urls_sync, tmp_path):
+    db = services.catalogue
     from support.samples import smooth_array, write_ome_zarr_v04
 
     write_ome_zarr_v04(tmp_path / "a.zarr", smooth_array((1, 1, 64, 64)))
@@ -31,26 +31,26 @@ def test_user_group_token_publish_chown(import_urls_sync, tmp_path):
     assert missing.returncode == 1 and "no user 'nobody'" in missing.stderr
     token = cli("token", "create", "alice")
     assert token.returncode == 0 and token.stdout.strip().startswith("ssp_")
-    state.reset()
-    assert store.principal_for_token(token.stdout.strip()).name == "alice"
-    assert store.authenticate("alice", "s3cret-pass") is not None
+    services.forget_memory()
+    assert store.principal_for_token(db, token.stdout.strip()).name == "alice"
+    assert store.authenticate(db, "alice", "s3cret-pass") is not None
     listing = cli("user", "list", "--json")
     assert '"name": "alice"' in listing.stdout and '"groups": ["lab"]' in listing.stdout
 
-    project_id = repository.list_projects()[0][0].id
+    project_id = repository.list_projects(db)[0][0].id
     assert cli("publish", "project", "P", "--private").returncode == 0
     assert cli("chown", "project", str(project_id), "--group", "lab").returncode == 0
     assert cli("chown", "project", "P", "--group", "nolab").returncode == 1
     assert cli("publish", "project", "P").returncode == 2  # neither --public nor --private
     assert cli("publish", "project", "nope", "--public").returncode == 1
-    state.reset()
-    alice, nobody = store.principal_for_token(token.stdout.strip()), store.principal_for_token("ssp_" + "x" * 40)
+    services.forget_memory()
+    alice, nobody = store.principal_for_token(db, token.stdout.strip()), store.principal_for_token(db, "ssp_" + "x" * 40)
     assert nobody is None
     from stratascope.catalogue.principal import ANONYMOUS
 
-    assert repository.list_images(viewer=ANONYMOUS)[1] == 0
-    assert repository.list_images(viewer=alice)[1] == 1
+    assert repository.list_images(db, viewer=ANONYMOUS)[1] == 0
+    assert repository.list_images(db, viewer=alice)[1] == 1
     assert cli("project", "create", "Secret", "--group", "lab", "--private").returncode == 0
-    state.reset()
-    assert [p.name for p in repository.list_projects(viewer=ANONYMOUS)[0]] == []
-    assert sorted(p.name for p in repository.list_projects(viewer=alice)[0]) == ["P", "Secret"]
+    services.forget_memory()
+    assert [p.name for p in repository.list_projects(db, viewer=ANONYMOUS)[0]] == []
+    assert sorted(p.name for p in repository.list_projects(db, viewer=alice)[0]) == ["P", "Secret"]

@@ -49,14 +49,14 @@ def cluster(stratascope_home, moto_server):
         yield local.scheduler_address
 
 
-def _catalogue_contents() -> dict:
+def _catalogue_contents(services) -> dict:
     """Everything registered, by source URL and series, without ids and timestamps."""
     from stratascope import catalogue
 
-    records, _ = catalogue.list_images()
+    records, _ = catalogue.list_images(services.catalogue)
     contents = {}
     for record in records:
-        full = catalogue.get_image(record.id)
+        full = catalogue.get_image(services.catalogue, record.id)
         contents[(full.url, full.series)] = {
             "name": full.name, "format": full.format, "axes": full.axes, "shape": full.shape, "dtype": full.dtype,
             "project": full.project_name, "dataset": full.dataset_name, "status": full.status,
@@ -70,8 +70,9 @@ def _by_url(results: list[dict]) -> dict:
     return {(r["url"], r["name"]): (r["status"], r["error"] is None) for r in results}
 
 
-def test_import_on_cluster_matches_in_process_import(prefix, cluster, tmp_path, monkeypatch, import_urls_sync):
-    from stratascope import catalogue, state
+def test_import_on_cluster_matches_in_process_import(prefix, cluster, tmp_path, monkeypatch, import_urls_sync,
+                                                     services, make_services):
+    from stratascope import catalogue
 
     result = cli("import", prefix, "--project", "P", "--dataset", "D", "--json", "--scheduler", cluster)
     assert result.returncode == 1, result.stderr  # the corrupt TIFF fails, the others import
@@ -79,12 +80,12 @@ def test_import_on_cluster_matches_in_process_import(prefix, cluster, tmp_path, 
     assert sorted(r["status"] for r in on_cluster) == ["failed"] + ["imported"] * 4
     [failure] = [r for r in on_cluster if r["status"] == "failed"]
     assert failure["url"].endswith("/broken.tif") and failure["error"]
-    cluster_contents = _catalogue_contents()
-    registered_ids = {r.id for r in catalogue.list_images()[0]}
+    cluster_contents = _catalogue_contents(services)
+    registered_ids = {r.id for r in catalogue.list_images(services.catalogue)[0]}
     assert {r["id"] for r in on_cluster if r["id"] is not None} == registered_ids
     for r in on_cluster:  # thumbnails were made on the workers, into the shared cache tier
         if r["id"] is not None:
-            assert catalogue.get_image(r["id"]).status == "ok"
+            assert catalogue.get_image(services.catalogue, r["id"]).status == "ok"
 
     again = cli("import", prefix, "--project", "P", "--dataset", "D", "--json", "--workers", "2")
     rerun = [json.loads(line) for line in again.stdout.splitlines()]
@@ -93,40 +94,38 @@ def test_import_on_cluster_matches_in_process_import(prefix, cluster, tmp_path, 
 
     # the same prefix, imported in this process into a fresh catalogue
     monkeypatch.setenv("STRATASCOPE_HOME", str(tmp_path / "in-process-home"))
-    state.reset()
-    in_process = [r.as_dict() for r in import_urls_sync([prefix], project="P", dataset="D")]
+    in_process_services = make_services()
+    in_process = [r.as_dict() for r in import_urls_sync([prefix], in_process_services, project="P", dataset="D")]
     assert _by_url(in_process) == _by_url(on_cluster)
     assert sorted(r["id"] for r in in_process if r["id"]) == sorted(registered_ids)
-    assert _catalogue_contents() == cluster_contents
+    assert _catalogue_contents(in_process_services) == cluster_contents
 
 
-def test_cache_warming_on_cluster_fills_the_cache_tier(prefix, cluster, import_urls_sync):
-    from stratascope import catalogue, state
-    from stratascope.cachetier import get_cache
-    from stratascope.pixels import get_reader
+def test_cache_warming_on_cluster_fills_the_cache_tier(prefix, cluster, import_urls_sync, services):
+    from stratascope import catalogue
     from stratascope.storage import SOURCE_REQUESTS
 
     results = import_urls_sync([prefix])
     assert sum(r.status == "imported" for r in results) == 4
-    get_cache().drop("chunk/")
-    get_cache().drop("shardindex/")
-    state.reset()
+    services.cache.get().drop("chunk/")
+    services.cache.get().drop("shardindex/")
+    services.forget_memory()
 
     warm = cli("cache", "warm", prefix, "--scheduler", cluster)
     assert warm.returncode == 0, warm.stderr
     assert "source requests" in warm.stderr
-    stats = get_cache().stats()
+    stats = services.cache.get().stats()
     assert stats["kinds"]["chunk"]["entries"] > 0
 
-    state.reset()  # no decoded chunks in memory: every read below goes to the cache tier or the source
+    services.forget_memory()  # no decoded chunks in memory: every read below goes to the cache tier or the source
     before = SOURCE_REQUESTS.snapshot()
-    for summary in catalogue.list_images()[0]:
-        record = catalogue.get_image(summary.id)
+    for summary in catalogue.list_images(services.catalogue)[0]:
+        record = catalogue.get_image(services.catalogue, summary.id)
         for level_no, level in enumerate(record.levels):
             t, c, z, _, _ = level.shape
             for tt in range(t):
                 for zz in range(z):
-                    plane = asyncio.run(get_reader().read_region(record, level_no, t=tt, z=zz))
+                    plane = asyncio.run(services.reader.read_region(record, level_no, t=tt, z=zz))
                     assert plane.shape[0] == c
     assert (SOURCE_REQUESTS.snapshot() - before).total == 0
 

@@ -11,22 +11,22 @@ import typer
 from typer.testing import CliRunner
 
 from stratascope import catalogue
-from stratascope.cachetier import get_cache
 from stratascope.cli import cache as cache_cli
-from stratascope.pixels.fetch import CachedFetch
+from stratascope.pixels.fetch import CachedFetch, SourceFetch
 from stratascope.pixels.reader import PixelReader
 from stratascope.storage import SOURCE_REQUESTS
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 
 @pytest.fixture
-def cli():
+def cli(services):
     app = typer.Typer()
     cache_cli.register(app)
     runner = CliRunner()
 
     def run(*args: str):
-        return runner.invoke(app, ["cache", *args], catch_exceptions=False)
+        # the commands use the test's services (as a CLI invocation uses the ones it builds)
+        return runner.invoke(app, ["cache", *args], catch_exceptions=False, obj=services)
 
     return run
 
@@ -40,8 +40,8 @@ def page_cache_file(tmp_path, monkeypatch):
     return path
 
 
-def test_stats_json_and_text(cli):
-    cache = get_cache()
+def test_stats_json_and_text(cli, services):
+    cache = services.cache.get()
     cache.put("chunk/a", b"x" * 100)
     cache.put("thumb/1.1/96x96.jpg", b"y" * 10)
     assert cache.get("chunk/a") == b"x" * 100
@@ -55,8 +55,8 @@ def test_stats_json_and_text(cli):
     assert "2 entries" in text and "50.0 %" in text
 
 
-def test_drop_chunks_keeps_thumbnails_and_all_drops_everything(cli, page_cache_file):
-    cache = get_cache()
+def test_drop_chunks_keeps_thumbnails_and_all_drops_everything(cli, page_cache_file, services):
+    cache = services.cache.get()
     for key in ("chunk/1", "shardindex/1", "thumb/1.1/96x96.jpg", "overview/1.1/3.npy"):
         cache.put(key, b"data")
     result = cli("drop")
@@ -89,7 +89,7 @@ def write_v05_sharded(root) -> np.ndarray:
     return data
 
 
-def test_warm_by_prefix_then_every_level_reads_without_the_archive(cli, tmp_path, upload, bucket):
+def test_warm_by_prefix_then_every_level_reads_without_the_archive(cli, tmp_path, upload, bucket, services):
     from stratascope.ingest import ImportOptions, import_urls
 
     zarr_data = smooth_array((2, 1, 256, 200), seed=4)
@@ -98,7 +98,7 @@ def test_warm_by_prefix_then_every_level_reads_without_the_archive(cli, tmp_path
     tiff_levels = write_tiff_pyramid(tmp_path / "p.ome.tif", smooth_array((1, 300, 260), seed=6), levels=2)
     for name in ("z.zarr", "s.zarr", "p.ome.tif"):
         upload(tmp_path / name, f"lab/{name}")
-    results = asyncio.run(import_urls([f"s3://{bucket}/lab"], ImportOptions()))
+    results = asyncio.run(import_urls(services, [f"s3://{bucket}/lab"], ImportOptions()))
     assert [r.status for r in results] == ["imported"] * 3, results
 
     result = cli("warm", f"s3://{bucket}/lab/")
@@ -106,10 +106,12 @@ def test_warm_by_prefix_then_every_level_reads_without_the_archive(cli, tmp_path
     assert "warmed" in result.output
 
     truth = {"z.zarr": zarr_data[1, 0], "s.zarr": sharded[1], "p.ome.tif": tiff_levels[0][0]}
-    reader = PixelReader(64 * 2**20, fetch=CachedFetch())  # as in a fresh process: empty memory LRU
+    # as in a fresh process: empty memory LRU
+    reader = PixelReader(64 * 2**20, fetch=CachedFetch(SourceFetch(services.source), services.cache),
+                         codecs=services.reader.make_codec)
     before = SOURCE_REQUESTS.snapshot()
     for r in results:
-        record = catalogue.get_image(r.id)
+        record = catalogue.get_image(services.catalogue, r.id)
         assert len(record.levels) >= 2
         for level in range(len(record.levels)):
             plane = asyncio.run(reader.read_region(record, level, c=0))
@@ -117,19 +119,20 @@ def test_warm_by_prefix_then_every_level_reads_without_the_archive(cli, tmp_path
         np.testing.assert_array_equal(asyncio.run(reader.read_region(record, 0, c=1 if record.size_c > 1 else 0)),
                                       truth[r.url.rsplit("/", 1)[1]])
     assert (SOURCE_REQUESTS.snapshot() - before).total == 0
-    kinds = get_cache().stats()["kinds"]
+    kinds = services.cache.get().stats()["kinds"]
     assert kinds["chunk"]["entries"] > 0 and kinds["shardindex"]["entries"] > 0
 
 
-def test_warm_one_image_and_selected_levels(cli, tmp_path, upload):
+def test_warm_one_image_and_selected_levels(cli, tmp_path, upload, services):
     from stratascope.ingest import ImportOptions, import_urls
 
     write_tiff_pyramid(tmp_path / "p.ome.tif", smooth_array((1, 300, 260), seed=6), levels=2)
-    (imported,) = asyncio.run(import_urls([upload(tmp_path / "p.ome.tif", "p.ome.tif")], ImportOptions()))
-    record = catalogue.get_image(imported.id)
+    (imported,) = asyncio.run(import_urls(services, [upload(tmp_path / "p.ome.tif", "p.ome.tif")], ImportOptions()))
+    record = catalogue.get_image(services.catalogue, imported.id)
     result = cli("warm", str(imported.id), "--levels", "1")
     assert result.exit_code == 0, result.output
-    reader = PixelReader(64 * 2**20, fetch=CachedFetch())
+    reader = PixelReader(64 * 2**20, fetch=CachedFetch(SourceFetch(services.source), services.cache),
+                         codecs=services.reader.make_codec)
     before = SOURCE_REQUESTS.snapshot()
     asyncio.run(reader.read_region(record, 1, c=0))
     assert (SOURCE_REQUESTS.snapshot() - before).total == 0

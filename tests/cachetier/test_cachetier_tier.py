@@ -68,12 +68,12 @@ def flavour(request, tmp_path):
 
 
 @pytest.fixture
-def make_tier(flavour, tmp_path):
+def make_tier(flavour, tmp_path, services):
     tiers = []
     home = tmp_path / "home"
 
     def make(max_bytes: int):
-        tier = open_cache(flavour.url, max_bytes, home=home)
+        tier = open_cache(flavour.url, max_bytes, home=home, stores=services.stores)
         tiers.append(tier)
         return tier
 
@@ -227,16 +227,16 @@ def test_a_fresh_index_adopts_stored_entries(make_tier, flavour):
     assert all(again.get(key) == payload(key.split("/")[1], 500) for key in flavour.stored())
 
 
-def test_object_store_tier_writes_only_under_its_prefix(s3, bucket, tmp_path):
+def test_object_store_tier_writes_only_under_its_prefix(s3, bucket, tmp_path, services):
     s3.put_object(Bucket=bucket, Key="archive/image.tif", Body=b"source bytes")
-    tier = open_cache(f"s3://{bucket}/cache/", 10_000, home=tmp_path / "home")
+    tier = open_cache(f"s3://{bucket}/cache/", 10_000, home=tmp_path / "home", stores=services.stores)
     for i in range(30):
         tier.put(f"chunk/{i}", payload(str(i), 900))
     tier.drop(None)
     assert set(S3Flavour(s3, bucket).all_objects()) == {"archive/image.tif"}
     tier.close()
     with pytest.raises(ValueError, match="prefix"):
-        open_cache(f"s3://{bucket}", 10_000, home=tmp_path / "home")
+        open_cache(f"s3://{bucket}", 10_000, home=tmp_path / "home", stores=services.stores)
 
 
 def test_local_drop_leaves_foreign_files_alone(tmp_path):

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from stratascope import catalogue, state
+from stratascope import catalogue
 from stratascope.formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
 
 
@@ -24,9 +24,7 @@ def database(request, monkeypatch, stratascope_home):
         admin.dispose()
         url = sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
     monkeypatch.setenv("STRATASCOPE_DATABASE_URL", url)
-    state.reset()
     yield url
-    state.reset()
 
 
 def make_spec(url="s3://bucket/a.ome.tif", etag='"e1"', series=0, name="a") -> ImageSpec:
@@ -40,10 +38,11 @@ def make_spec(url="s3://bucket/a.ome.tif", etag='"e1"', series=0, name="a") -> I
     )
 
 
-def test_register_and_read_back(database):
-    image_id, status = catalogue.register_image(make_spec(), project="P", dataset="D")
+def test_register_and_read_back(database, services):
+    db = services.catalogue
+    image_id, status = catalogue.register_image(db, make_spec(), project="P", dataset="D")
     assert status == "imported"
-    record = catalogue.get_image(image_id)
+    record = catalogue.get_image(db, image_id)
     assert record.shape == (1, 2, 3, 100, 200)
     assert record.project_name == "P" and record.dataset_name == "D"
     assert [lv.shape for lv in record.levels] == [(1, 2, 3, 100, 200), (1, 2, 3, 50, 100)]
@@ -56,65 +55,71 @@ def test_register_and_read_back(database):
     assert record.physical_sizes["x"] == (0.5, "micrometer")
 
 
-def test_reimport_is_idempotent_and_detects_changes(database):
-    first, status = catalogue.register_image(make_spec())
-    again, status2 = catalogue.register_image(make_spec())
+def test_reimport_is_idempotent_and_detects_changes(database, services):
+    db = services.catalogue
+    first, status = catalogue.register_image(db, make_spec())
+    again, status2 = catalogue.register_image(db, make_spec())
     assert (again, status2) == (first, "unchanged")
-    assert catalogue.get_image(first).revision == 1
-    changed, status3 = catalogue.register_image(make_spec(etag='"e2"'))
+    assert catalogue.get_image(db, first).revision == 1
+    changed, status3 = catalogue.register_image(db, make_spec(etag='"e2"'))
     assert (changed, status3) == (first, "updated")
-    record = catalogue.get_image(first)
+    record = catalogue.get_image(db, first)
     assert record.revision == 2 and record.sources[0].etag == '"e2"'
     assert len(record.levels) == 2 and len(record.channels) == 2  # replaced, not duplicated
 
 
-def test_listing_filters_and_paging(database):
-    ids = [catalogue.register_image(make_spec(url=f"s3://b/{i}.tif", name=f"img{i}"), project="P",
+def test_listing_filters_and_paging(database, services):
+    db = services.catalogue
+    ids = [catalogue.register_image(db, make_spec(url=f"s3://b/{i}.tif", name=f"img{i}"), project="P",
                                     dataset="D1" if i < 3 else "D2")[0] for i in range(5)]
-    images, total = catalogue.list_images(limit=2, offset=1)
+    images, total = catalogue.list_images(db, limit=2, offset=1)
     assert total == 5 and [r.id for r in images] == ids[1:3]
-    datasets, _ = catalogue.list_datasets()
+    datasets, _ = catalogue.list_datasets(db)
     by_name = {d.name: d for d in datasets}
     assert by_name["D1"].image_count == 3 and by_name["D2"].image_count == 2
-    in_d2, n = catalogue.list_images(dataset_id=by_name["D2"].id)
+    in_d2, n = catalogue.list_images(db, dataset_id=by_name["D2"].id)
     assert n == 2 and {r.name for r in in_d2} == {"img3", "img4"}
-    named, n = catalogue.list_images(name="IMG4")
+    named, n = catalogue.list_images(db, name="IMG4")
     assert n == 1 and named[0].id == ids[4]
-    projects, n = catalogue.list_projects()
+    projects, n = catalogue.list_projects(db)
     assert n == 1 and projects[0].dataset_count == 2
 
 
-def test_unknown_ids_raise_not_found(database):
+def test_unknown_ids_raise_not_found(database, services):
+    db = services.catalogue
     with pytest.raises(catalogue.NotFound):
-        catalogue.get_image(999)
+        catalogue.get_image(db, 999)
     with pytest.raises(catalogue.NotFound):
-        catalogue.get_dataset(999)
+        catalogue.get_dataset(db, 999)
     with pytest.raises(catalogue.NotFound):
-        catalogue.get_project(999)
+        catalogue.get_project(db, 999)
 
 
-def test_failed_registration_leaves_nothing(database):
+def test_failed_registration_leaves_nothing(database, services):
+    db = services.catalogue
     bad = make_spec()
     bad.levels[0].layout = {"unserialisable": object()}  # fails inside the transaction
-    with pytest.raises(Exception):
-        catalogue.register_image(bad, project="P", dataset="D")
-    images, total = catalogue.list_images()
+    with pytest.raises(Exception):  # noqa: B017  (whatever the driver raises for an unserialisable value)
+        catalogue.register_image(db, bad, project="P", dataset="D")
+    images, total = catalogue.list_images(db)
     assert total == 0
 
 
-def test_migrations_create_the_schema_from_nothing(database):
-    from stratascope.catalogue.db import get_engine, schema_is_current
+def test_migrations_create_the_schema_from_nothing(database, services):
+    db = services.catalogue
+    from stratascope.catalogue.db import schema_is_current
 
-    engine = get_engine()
+    engine = db.engine
     assert schema_is_current(engine)
     tables = set(sa.inspect(engine).get_table_names())
     assert {"projects", "datasets", "images", "levels", "channels", "source_objects", "alembic_version"} <= tables
 
 
-def test_read_only_mode_refuses_writes(database, monkeypatch):
-    catalogue.register_image(make_spec())
+def test_read_only_mode_refuses_writes(database, services, make_services, monkeypatch):
+    db = services.catalogue
+    catalogue.register_image(db, make_spec())
     monkeypatch.setenv("STRATASCOPE_READ_ONLY", "1")
-    state.reset()
-    assert catalogue.list_images()[1] == 1
+    db = make_services().catalogue
+    assert catalogue.list_images(db)[1] == 1
     with pytest.raises(catalogue.ReadOnlyCatalogue):
-        catalogue.register_image(make_spec(url="s3://b/other.tif"))
+        catalogue.register_image(db, make_spec(url="s3://b/other.tif"))

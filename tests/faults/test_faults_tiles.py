@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from datetime import timedelta
 
 import imagecodecs
 import numpy as np
 import pytest
 
-from stratascope import catalogue, state
-from stratascope.cachetier import get_cache
-from stratascope.pixels import PixelReader
+from stratascope import catalogue
+from stratascope.pixels import CodecFactory, PixelReader, SourceFetch
 from stratascope.pixels.fetch import CachedFetch
-from stratascope.pixels.reader import make_codec
+from stratascope.storage import RetryPolicy
 from support.moto_server import free_port
 from support.proxy import DelayProxy
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
@@ -28,6 +28,12 @@ from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 #: An upper bound for a dead store on a loaded 2-core machine; the measured figure with
 #: the shipped retry/timeout policy is ~1.5 s (refused) and ~30 s (never answers).
 DEAD_STORE_BOUND_S = 90
+
+#: for the stalled-store case: the shipped policy's shape (a timeout per attempt, retried while
+#: under retry_timeout, so about two attempts), scaled down from 15 s / 20 s to 2 s / 3 s
+SHORT_RETRY = RetryPolicy(timeout=timedelta(seconds=2), connect_timeout=timedelta(seconds=1),
+                          retry_timeout=timedelta(seconds=3), init_backoff=timedelta(milliseconds=50),
+                          max_backoff=timedelta(milliseconds=500))
 
 FAULT_MODES = {
     "503-slowdown": dict(fault_rate_503=0.1),
@@ -40,7 +46,7 @@ FAULT_MODES = {
 
 
 @pytest.fixture(params=["zarr", "tiff"])
-def imported(request, tmp_path, upload, import_urls_sync):
+def imported(request, tmp_path, upload, import_urls_sync, services):
     """An image imported from moto while the network is healthy: (image id, tile URLs)."""
     if request.param == "zarr":
         write_ome_zarr_v04(tmp_path / "img.zarr", smooth_array((2, 1, 200, 300), seed=5))
@@ -50,13 +56,13 @@ def imported(request, tmp_path, upload, import_urls_sync):
         url = upload(tmp_path / "img.ome.tif", "faults/img.ome.tif")
     (result,) = import_urls_sync([url])
     assert result.status == "imported", result
-    return result.id, _tile_urls(result.id)
+    return result.id, _tile_urls(services, result.id)
 
 
-def _tile_urls(image_id: int) -> list[str]:
+def _tile_urls(services, image_id: int) -> list[str]:
     from stratascope.api.webgateway import tile_size
 
-    image = catalogue.get_image(image_id)
+    image = catalogue.get_image(services.catalogue, image_id)
     w, h = tile_size(image)
     urls = []
     for level, spec in enumerate(image.levels):
@@ -68,11 +74,11 @@ def _tile_urls(image_id: int) -> list[str]:
     return urls
 
 
-def _point_at(monkeypatch, endpoint: str) -> None:
+def _point_at(monkeypatch, services, endpoint: str) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    state.reset()  # new stores (new endpoint), empty chunk LRU
+    services.forget_memory()  # new stores (new endpoint), empty chunk LRU
     for kind in ("chunk/", "shardindex/"):  # source bytes cached so far: read them again, through `endpoint`
-        get_cache().drop(kind)
+        services.cache.get().drop(kind)
 
 
 def _render_all(client, urls: list[str]) -> dict[str, np.ndarray | int]:
@@ -94,14 +100,14 @@ def _render_all(client, urls: list[str]) -> dict[str, np.ndarray | int]:
 
 @pytest.mark.parametrize("mode", list(FAULT_MODES))
 def test_every_tile_is_correct_or_a_clean_error_and_nothing_corrupt_is_kept(
-    mode, imported, client, moto_server, monkeypatch
+    mode, imported, client, services, moto_server, monkeypatch
 ):
     image_id, urls = imported
     healthy = _render_all(client, urls)
     assert all(isinstance(v, np.ndarray) for v in healthy.values()), "the healthy network must serve every tile"
 
     with DelayProxy("127.0.0.1", moto_server.port, **FAULT_MODES[mode]) as proxy:
-        _point_at(monkeypatch, proxy.endpoint)
+        _point_at(monkeypatch, services, proxy.endpoint)
         faulty = _render_all(client, urls)
         assert sum(proxy.faults.values()) > 0, "the proxy injected no fault: the test would prove nothing"
         for url, got in faulty.items():
@@ -120,17 +126,18 @@ def test_every_tile_is_correct_or_a_clean_error_and_nothing_corrupt_is_kept(
         for url in urls:
             assert isinstance(healed[url], np.ndarray), (mode, url, healed[url])
             np.testing.assert_array_equal(healed[url], healthy[url], err_msg=f"{mode} then healed: {url}")
-    _assert_cache_tier_holds_only_true_bytes(image_id, moto_server)
+    _assert_cache_tier_holds_only_true_bytes(services, image_id, moto_server)
 
 
-def test_cache_tier_never_stores_a_truncated_or_reset_body(imported, moto_server, monkeypatch):
+def test_cache_tier_never_stores_a_truncated_or_reset_body(imported, services, moto_server, monkeypatch):
     """The read-through cache tier in front of a faulty store keeps only exact source bytes."""
     image_id, _ = imported
-    image = catalogue.get_image(image_id)
+    image = catalogue.get_image(services.catalogue, image_id)
     with DelayProxy("127.0.0.1", moto_server.port, fault_rate_503=0.3, reset_mid_body_rate=0.3,
                     truncate_rate=0.3) as proxy:
-        _point_at(monkeypatch, proxy.endpoint)
-        reader = PixelReader(64 * 2**20, fetch=CachedFetch())
+        _point_at(monkeypatch, services, proxy.endpoint)
+        reader = PixelReader(64 * 2**20, fetch=CachedFetch(SourceFetch(services.source), services.cache),
+                             codecs=services.reader.make_codec)
         outcomes = []
         for level in range(len(image.levels)):
             try:
@@ -140,24 +147,24 @@ def test_cache_tier_never_stores_a_truncated_or_reset_body(imported, moto_server
                 assert type(exc).__name__ == "StoreUnavailable", repr(exc)
                 outcomes.append("unavailable")
         assert sum(proxy.faults.values()) > 0
-    assert get_cache().enabled
-    stored = _assert_cache_tier_holds_only_true_bytes(image_id, moto_server)
+    assert services.cache.get().enabled
+    stored = _assert_cache_tier_holds_only_true_bytes(services, image_id, moto_server)
     assert stored > 0, f"nothing reached the cache tier ({outcomes}): the test would prove nothing"
 
 
-def _assert_cache_tier_holds_only_true_bytes(image_id: int, moto_server) -> int:
+def _assert_cache_tier_holds_only_true_bytes(services, image_id: int, moto_server) -> int:
     """Every chunk entry in the cache tier equals the source bytes it stands for."""
     from stratascope.storage import parse_url
     from support.moto_server import boto3_client
 
-    image = catalogue.get_image(image_id)
-    tier = get_cache()
+    image = catalogue.get_image(services.catalogue, image_id)
+    tier = services.cache.get()
     s3 = boto3_client(moto_server.endpoint)
     expected: dict[str, tuple[str, int | None, int | None]] = {}
     for spec in image.levels:
         if spec.layout.get("kind") == "overview":  # made at import and kept in the cache tier itself
             continue
-        codec = make_codec(spec)
+        codec = CodecFactory()(spec)
         grid = [range(-(-s // c)) for s, c in zip(spec.shape, spec.chunks)]
         for idx in itertools.product(*grid):
             loc = asyncio.run(codec.locate(idx, _no_fetch))
@@ -196,8 +203,8 @@ def _timed_get(client, url: str) -> tuple[float, object]:
     return time.monotonic() - started, response
 
 
-def test_refused_connections_give_a_502_quickly(one_tile, client, monkeypatch):
-    _point_at(monkeypatch, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+def test_refused_connections_give_a_502_quickly(one_tile, client, services, monkeypatch):
+    _point_at(monkeypatch, services, f"http://127.0.0.1:{free_port()}")  # nothing listens there
     elapsed, response = _timed_get(client, one_tile)
     assert response.status_code == 502, response.text
     assert response.json()["message"].startswith("cannot read s3://")
@@ -205,14 +212,25 @@ def test_refused_connections_give_a_502_quickly(one_tile, client, monkeypatch):
     print(f"refused connection -> 502 after {elapsed:.1f} s")
 
 
-def test_a_store_that_never_answers_gives_a_504_in_bounded_time(one_tile, client, moto_server, monkeypatch):
-    with DelayProxy("127.0.0.1", moto_server.port, stall_seconds=3600) as proxy:
-        _point_at(monkeypatch, proxy.endpoint)
+def test_a_store_that_never_answers_gives_a_504_in_bounded_time(one_tile, make_services, moto_server,
+                                                                 monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from stratascope.api.app import create_app
+
+    # the shipped policy: 15 s per attempt, retried while under 20 s -> about 30 s; this test
+    # runs the same policy scaled down (SHORT_RETRY: 2 s per attempt, retried while under 3 s)
+    shipped = RetryPolicy()
+    assert shipped.timeout == timedelta(seconds=15) and shipped.retry_timeout == timedelta(seconds=20)
+    fast = make_services(retry=SHORT_RETRY)
+    with TestClient(create_app(fast)) as client, \
+            DelayProxy("127.0.0.1", moto_server.port, stall_seconds=3600) as proxy:
+        _point_at(monkeypatch, fast, proxy.endpoint)
         elapsed, response = _timed_get(client, one_tile)
         assert proxy.faults["stall"] >= 1
     assert response.status_code == 504, response.text
     assert "timed out" in response.json()["message"]
     assert elapsed < DEAD_STORE_BOUND_S, f"a stalled store took {elapsed:.1f} s to fail"
-    # the shipped policy: 15 s per attempt, retried while under 20 s -> about 30 s
-    assert elapsed >= 15, f"failed after {elapsed:.1f} s: faster than one request timeout?"
+    per_attempt = SHORT_RETRY.timeout.total_seconds()
+    assert elapsed >= per_attempt, f"failed after {elapsed:.1f} s: faster than one request timeout?"
     print(f"stalled store -> 504 after {elapsed:.1f} s")

@@ -16,6 +16,9 @@ from stratascope.formats.model import FormatError, UnsupportedFormat
 from stratascope.formats.ome_zarr import read_ome_zarr
 from stratascope.storage import SOURCE_REQUESTS, ObjectNotFound
 
+#: the test's services' SourceReader (set per test by `_source`)
+SOURCE = None
+
 RNG = np.random.default_rng(7)
 OMERO = {"name": "cells", "channels": [
     {"label": "DAPI", "color": "0000ff", "active": True, "inverted": False, "family": "linear", "coefficient": 1,
@@ -24,8 +27,14 @@ OMERO = {"name": "cells", "channels": [
 ]}
 
 
+@pytest.fixture(autouse=True)
+def _source(moto_server, services, monkeypatch):
+    """The S3 environment is in place before the services read it (tests upload mid-test)."""
+    monkeypatch.setitem(globals(), "SOURCE", services.source)
+
+
 def read(url):
-    return asyncio.run(read_ome_zarr(str(url)))
+    return asyncio.run(read_ome_zarr(str(url), SOURCE))
 
 
 def cost_of_import(url):

@@ -19,9 +19,18 @@ from stratascope.formats.model import FormatError
 from stratascope.formats.tiff import load_manifest, read_tiff
 from stratascope.storage import SOURCE_REQUESTS, ObjectNotFound
 
+#: the test's services' SourceReader (set per test by `_source`)
+SOURCE = None
+
+
+@pytest.fixture(autouse=True)
+def _source(moto_server, services, monkeypatch):
+    """The S3 environment is in place before the services read it (tests upload mid-test)."""
+    monkeypatch.setitem(globals(), "SOURCE", services.source)
+
 
 def read(url):
-    return asyncio.run(read_tiff(url))
+    return asyncio.run(read_tiff(url, SOURCE))
 
 
 def cost_of(url):
@@ -267,7 +276,6 @@ def test_multi_file_ome_tiff_is_refused_clearly(tmp_path):
 
 def test_ranged_file_stops_when_cancelled_or_over_budget(tmp_path):
     from stratascope.formats.ranged_file import ParseCancelled, RangedFile
-    from stratascope.storage import SOURCE
 
     path = tmp_path / "blob.bin"
     path.write_bytes(os.urandom(300_000))

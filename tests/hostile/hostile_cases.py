@@ -1,7 +1,7 @@
 """Seeds and mutations for the hostile-input tests: real files written by tifffile and
 ome-zarr-py, and the means to damage them (bit flips, truncation, tag rewrites, JSON edits).
 
-`attempt(path, kind)` runs one case the way an admin would: the format reader directly
+`attempt(services, path, kind)` runs one case the way an admin would: the format reader directly
 (only FormatError / StorageError may come out), then `import_urls` (the result is
 "imported" or "failed", and a failure registers nothing) — each under a deadline, with
 the growth of the process's peak resident memory bounded. The peak is measured exactly
@@ -188,17 +188,17 @@ def peak_growth(start_rss: int | None) -> int:
     return 0 if start_rss is None else _status_kib("VmHWM") * 1024 - start_rss
 
 
-def attempt(path: Path, kind: str) -> str:
+def attempt(services, path: Path, kind: str) -> str:
     """Run one hostile case; returns "imported" or "failed". Asserts every property."""
     from stratascope.formats.ome_zarr import read_ome_zarr
     from stratascope.formats.tiff import read_tiff
     from stratascope.ingest import import_urls
 
     read = read_tiff if kind == "tiff" else read_ome_zarr
-    _, registered_before = catalogue.list_images()
+    _, registered_before = catalogue.list_images(services.catalogue)
     start_rss = reset_peak_memory()
     try:
-        _run_with_deadline(read(str(path)), f"reading {path.name}")
+        _run_with_deadline(read(str(path), services.source), f"reading {path.name}")
         readable = True
     except (FormatError, StorageError) as exc:
         assert str(exc), f"{type(exc).__name__} without a message"
@@ -206,8 +206,8 @@ def attempt(path: Path, kind: str) -> str:
     peak = peak_growth(start_rss)
     assert peak < PEAK_LIMIT_BYTES, f"reading {path.name} grew the resident memory by {peak / 2**20:.0f} MiB"
 
-    results = _run_with_deadline(import_urls([str(path)]), f"importing {path.name}")
-    _, registered_after = catalogue.list_images()
+    results = _run_with_deadline(import_urls(services, [str(path)]), f"importing {path.name}")
+    _, registered_after = catalogue.list_images(services.catalogue)
     assert results, "import reported nothing"
     for result in results:
         assert result.status in ("imported", "failed"), result

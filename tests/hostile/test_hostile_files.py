@@ -60,12 +60,12 @@ def _case_path(tmp_path, name: str):
     return folder / name
 
 
-def test_every_seed_imports(seeds, tmp_path):
+def test_every_seed_imports(services, seeds, tmp_path):
     """The undamaged seeds are readable: the mutations below start from valid files."""
     for name in TIFF_SEEDS:
-        assert attempt(seeds[name], "tiff") == "imported", name
+        assert attempt(services, seeds[name], "tiff") == "imported", name
     for name in ZARR_SEEDS:
-        assert attempt(seeds[name], "zarr") == "imported", name
+        assert attempt(services, seeds[name], "zarr") == "imported", name
 
 
 # -- TIFF --------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_every_seed_imports(seeds, tmp_path):
 
 @FUZZ
 @given(data=st.data())
-def test_tiff_with_flipped_structure_bits(seeds, tmp_path, data):
+def test_tiff_with_flipped_structure_bits(services, seeds, tmp_path, data):
     name = data.draw(st.sampled_from(TIFF_SEEDS))
     raw = seeds[name].read_bytes()
     intervals, _ = tiff_structure(seeds[name])
@@ -82,23 +82,23 @@ def test_tiff_with_flipped_structure_bits(seeds, tmp_path, data):
                   st.integers(0, 7)), min_size=1, max_size=8))
     path = _case_path(tmp_path, name)
     path.write_bytes(flip_bits(raw, positions))
-    attempt(path, "tiff")
+    attempt(services, path, "tiff")
 
 
 @FUZZ
 @given(data=st.data())
-def test_truncated_tiff(seeds, tmp_path, data):
+def test_truncated_tiff(services, seeds, tmp_path, data):
     name = data.draw(st.sampled_from(TIFF_SEEDS))
     raw = seeds[name].read_bytes()
     cut = data.draw(st.one_of(st.integers(0, 64), st.integers(0, len(raw) - 1)))
     path = _case_path(tmp_path, name)
     path.write_bytes(raw[:cut])
-    attempt(path, "tiff")
+    attempt(services, path, "tiff")
 
 
 @FUZZ
 @given(data=st.data())
-def test_tiff_with_rewritten_tag_fields(seeds, tmp_path, data):
+def test_tiff_with_rewritten_tag_fields(services, seeds, tmp_path, data):
     """Tag type, count or value/offset fields set to hostile numbers (sizes, offsets, counts)."""
     name = data.draw(st.sampled_from(TIFF_SEEDS))
     raw = seeds[name].read_bytes()
@@ -111,7 +111,7 @@ def test_tiff_with_rewritten_tag_fields(seeds, tmp_path, data):
         raw = set_field(raw, offset, data.draw(HOSTILE_INTS), width, byteorder)
     path = _case_path(tmp_path, name)
     path.write_bytes(raw)
-    attempt(path, "tiff")
+    attempt(services, path, "tiff")
 
 
 #: tags that decide geometry and where bytes are
@@ -125,54 +125,54 @@ _TAGS = [254, 256, 257, 258, 259, 262, 270, 273, 277, 278, 279, 284, 317, 322, 3
     payload=st.binary(max_size=256),
     byteorder=st.sampled_from(["<", ">"]),
 )
-def test_generated_tiff(tmp_path, entries, payload, byteorder):
+def test_generated_tiff(services, tmp_path, entries, payload, byteorder):
     path = _case_path(tmp_path, "generated.tif")
     path.write_bytes(build_tiff(entries, payload, byteorder))
-    attempt(path, "tiff")
+    attempt(services, path, "tiff")
 
 
-def test_tiff_ifd_loop_and_huge_claims(tmp_path):
+def test_tiff_ifd_loop_and_huge_claims(services, tmp_path):
     """Hand-made classics: an IFD chain that loops, and geometry claiming 2^32 x 2^32 pixels."""
     base = [(256, 4, 1, 2**32 - 1), (257, 4, 1, 2**32 - 1), (258, 3, 1, 16), (259, 3, 1, 1),
             (277, 3, 1, 1), (322, 3, 1, 16), (323, 3, 1, 16), (324, 4, 1, 200), (325, 4, 1, 512)]
     path = _case_path(tmp_path, "huge.tif")
     path.write_bytes(build_tiff(base, b"\x00" * 256))
-    assert attempt(path, "tiff") == "failed"
+    assert attempt(services, path, "tiff") == "failed"
     looped = bytearray(build_tiff(base[2:], b""))
     next_ifd_at = 8 + 2 + 12 * len(base[2:])
     looped[next_ifd_at:next_ifd_at + 4] = (8).to_bytes(4, "little")  # the IFD points at itself
     path = _case_path(tmp_path, "loop.tif")
     path.write_bytes(bytes(looped))
-    assert attempt(path, "tiff") == "failed"
+    assert attempt(services, path, "tiff") == "failed"
 
 
 # -- Zarr --------------------------------------------------------------------------------
 
 
-def _mutated_zarr(seeds, tmp_path, data, mutate, wanted=lambda doc: True) -> None:
+def _mutated_zarr(services, seeds, tmp_path, data, mutate, wanted=lambda doc: True) -> None:
     name = data.draw(st.sampled_from(ZARR_SEEDS))
     root = copy_tree(seeds[name], _case_path(tmp_path, name))
     documents = [d for d in metadata_documents(root) if wanted(json.loads(d.read_text()))]
     document = data.draw(st.sampled_from(documents))
     document.write_text(mutate(json.loads(document.read_text())))
-    attempt(root, "zarr")
+    attempt(services, root, "zarr")
 
 
 @FUZZ
 @given(data=st.data())
-def test_zarr_with_a_replaced_or_deleted_metadata_value(seeds, tmp_path, data):
+def test_zarr_with_a_replaced_or_deleted_metadata_value(services, seeds, tmp_path, data):
     def mutate(doc):
         path = data.draw(st.sampled_from(json_paths(doc)))
         if path and data.draw(st.booleans()):
             return json.dumps(replaced(doc, path, None, delete=True))
         return json.dumps(replaced(doc, path, data.draw(JSON_VALUES)))
 
-    _mutated_zarr(seeds, tmp_path, data, mutate)
+    _mutated_zarr(services, seeds, tmp_path, data, mutate)
 
 
 @FUZZ
 @given(data=st.data())
-def test_zarr_with_hostile_numbers_in_metadata(seeds, tmp_path, data):
+def test_zarr_with_hostile_numbers_in_metadata(services, seeds, tmp_path, data):
     """Every number in the document (shape, chunks, scale, shard sizes, ...) is a candidate."""
     def mutate(doc):
         numeric = _numeric_paths(doc)
@@ -180,7 +180,7 @@ def test_zarr_with_hostile_numbers_in_metadata(seeds, tmp_path, data):
             doc = replaced(doc, data.draw(st.sampled_from(numeric)), data.draw(HOSTILE_INTS))
         return json.dumps(doc)
 
-    _mutated_zarr(seeds, tmp_path, data, mutate, wanted=lambda doc: bool(_numeric_paths(doc)))
+    _mutated_zarr(services, seeds, tmp_path, data, mutate, wanted=lambda doc: bool(_numeric_paths(doc)))
 
 
 def _numeric_paths(doc) -> list[tuple]:
@@ -189,7 +189,7 @@ def _numeric_paths(doc) -> list[tuple]:
 
 @FUZZ
 @given(data=st.data())
-def test_zarr_with_broken_metadata_text(seeds, tmp_path, data):
+def test_zarr_with_broken_metadata_text(services, seeds, tmp_path, data):
     def mutate(doc):
         text = json.dumps(doc)
         how = data.draw(st.sampled_from(["truncate", "garbage", "other-json", "flip"]))
@@ -202,7 +202,7 @@ def test_zarr_with_broken_metadata_text(seeds, tmp_path, data):
         pos = data.draw(st.integers(0, len(text) - 1))
         return text[:pos] + chr(ord(text[pos]) ^ (1 << data.draw(st.integers(0, 6)))) + text[pos + 1:]
 
-    _mutated_zarr(seeds, tmp_path, data, mutate)
+    _mutated_zarr(services, seeds, tmp_path, data, mutate)
 
 
 def _at(doc, path):
@@ -211,7 +211,7 @@ def _at(doc, path):
     return doc
 
 
-def test_zarr_dataset_paths_cannot_leave_the_image(seeds, tmp_path):
+def test_zarr_dataset_paths_cannot_leave_the_image(services, seeds, tmp_path):
     """multiscales dataset paths like "../other" must not read outside the imported prefix."""
     outside = copy_tree(seeds["v04.zarr"], tmp_path / "outside.zarr")
     root = copy_tree(seeds["v04.zarr"], tmp_path / "inner" / "img.zarr")
@@ -219,15 +219,15 @@ def test_zarr_dataset_paths_cannot_leave_the_image(seeds, tmp_path):
         attrs = json.loads((root / ".zattrs").read_text())
         attrs["multiscales"][0]["datasets"][0]["path"] = hostile
         (root / ".zattrs").write_text(json.dumps(attrs))
-        assert attempt(root, "zarr") == "failed", hostile
+        assert attempt(services, root, "zarr") == "failed", hostile
 
 
-def test_deeply_nested_and_huge_json(seeds, tmp_path):
+def test_deeply_nested_and_huge_json(services, seeds, tmp_path):
     root = copy_tree(seeds["v04.zarr"], tmp_path / "deep.zarr")
     (root / ".zattrs").write_text("[" * 100_000 + "]" * 100_000)  # recursion bomb
-    assert attempt(root, "zarr") == "failed"
+    assert attempt(services, root, "zarr") == "failed"
     root = copy_tree(seeds["v04.zarr"], tmp_path / "wide.zarr")
     attrs = json.loads((root / ".zattrs").read_text())
     attrs["multiscales"][0]["datasets"] = [{"path": str(i)} for i in range(200_000)]
     (root / ".zattrs").write_text(json.dumps(attrs))
-    assert attempt(root, "zarr") == "failed"
+    assert attempt(services, root, "zarr") == "failed"

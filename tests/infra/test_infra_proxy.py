@@ -252,17 +252,15 @@ def test_stall_delays_the_response_and_trips_client_timeouts(stored_object, moto
         assert proxy.faults["stall"] == 2
 
 
-def test_source_reader_through_proxy(stored_object, moto_server, monkeypatch):
+def test_source_reader_through_proxy(stored_object, moto_server, monkeypatch, make_services):
     """How fault tests point stratascope's own storage layer at the proxy."""
-    from stratascope import state
-    from stratascope.storage import SOURCE
-
     bucket, key, body = stored_object
     with DelayProxy("127.0.0.1", moto_server.port, delay_ms=20, http=True) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-        state.reset()  # stores are cached per bucket; drop them so the new endpoint is used
+        # stores are opened (and kept) per bucket from the environment: services built now use the proxy
+        services = make_services()
         started = time.monotonic()
-        got = asyncio.run(SOURCE.get_range(f"s3://{bucket}/{key}", 100, 200))
+        got = asyncio.run(services.source.get_range(f"s3://{bucket}/{key}", 100, 200))
         assert time.monotonic() - started >= 0.04 - TICK
         assert got == body[100:200]
         assert proxy.requests >= 1

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from stratascope import catalogue, integrity, state
+from stratascope import catalogue, integrity
 from stratascope.integrity.scan import LIST_MIN_OBJECTS
 from stratascope.storage import SOURCE_REQUESTS
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
@@ -36,13 +36,13 @@ def _statuses(report) -> dict[str, str]:
             for image in report.images for obj in image.objects}
 
 
-def test_intact_zarr_verifies_ok_with_one_head_per_recorded_document(zarr_in_bucket):
+def test_intact_zarr_verifies_ok_with_one_head_per_recorded_document(zarr_in_bucket, services):
     image_id, url, _ = zarr_in_bucket
-    record = catalogue.get_image(image_id, full=False)
+    record = catalogue.get_image(services.catalogue, image_id, full=False)
     n = len(record.sources)
     assert 2 <= n < LIST_MIN_OBJECTS  # root .zattrs + one .zarray per level: few, so HEADs
     before = SOURCE_REQUESTS.snapshot()
-    report = integrity.verify([image_id])
+    report = integrity.verify(services.catalogue, services.source, [image_id])
     cost = SOURCE_REQUESTS.snapshot() - before
     assert report.ok and report.images[0].status == "ok"
     assert [o.status for o in report.images[0].objects] == ["ok"] * n
@@ -50,7 +50,7 @@ def test_intact_zarr_verifies_ok_with_one_head_per_recorded_document(zarr_in_buc
     assert report.requests == {"head": n}
 
 
-def test_missing_document_is_marked_refused_410_and_repaired(zarr_in_bucket, s3, bucket, client, upload, tmp_path,
+def test_missing_document_is_marked_refused_410_and_repaired(zarr_in_bucket, services, s3, bucket, client, upload, tmp_path,
                                                             import_urls_sync):
     image_id, url, truth = zarr_in_bucket
     key = "data/img.zarr/s1/.zarray"  # ome-zarr-py names its levels s0, s1, ...
@@ -59,16 +59,16 @@ def test_missing_document_is_marked_refused_410_and_repaired(zarr_in_bucket, s3,
     assert client.get(tile).status_code == 200
     s3.delete_object(Bucket=bucket, Key=key)
 
-    report = integrity.verify([image_id])
+    report = integrity.verify(services.catalogue, services.source, [image_id])
     assert not report.ok
     image = report.images[0]
     assert image.status == "missing" and image.marked
     assert _statuses(report)["s1/.zarray"] == "missing"
     assert sum(o.status == "ok" for o in image.objects) == len(image.objects) - 1
-    record = catalogue.get_image(image_id, full=False)
+    record = catalogue.get_image(services.catalogue, image_id, full=False)
     assert record.status == "missing" and "s1/.zarray" in record.status_message
 
-    state.reset()  # the server's record cache (5 s TTL) would otherwise still hold "ok"
+    services.forget_memory()  # the server's record cache (5 s TTL) would otherwise still hold "ok"
     response = client.get(tile)
     assert response.status_code == 410
     assert response.headers["content-type"].startswith("application/json")
@@ -76,56 +76,56 @@ def test_missing_document_is_marked_refused_410_and_repaired(zarr_in_bucket, s3,
 
     # the object is back (same bytes): verify marks the image ok again
     s3.put_object(Bucket=bucket, Key=key, Body=saved)
-    again = integrity.verify([image_id])
+    again = integrity.verify(services.catalogue, services.source, [image_id])
     assert again.ok and again.images[0].marked and again.images[0].previous_status == "missing"
-    assert catalogue.get_image(image_id, full=False).status == "ok"
-    state.reset()
+    assert catalogue.get_image(services.catalogue, image_id, full=False).status == "ok"
+    services.forget_memory()
     assert client.get(tile).status_code == 200
 
 
-def test_changed_metadata_is_409_until_reimport_repairs_it(zarr_in_bucket, s3, bucket, client, import_urls_sync):
+def test_changed_metadata_is_409_until_reimport_repairs_it(zarr_in_bucket, services, s3, bucket, client, import_urls_sync):
     image_id, url, truth = zarr_in_bucket
     key = "data/img.zarr/.zattrs"
     attrs = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     attrs["omero"]["name"] = "renamed"
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(attrs).encode())
 
-    report = integrity.verify([image_id])
+    report = integrity.verify(services.catalogue, services.source, [image_id])
     (obj,) = [o for o in report.images[0].objects if o.status != "ok"]
     assert obj.status == "changed" and "ETag" in obj.detail and obj.url.endswith("/.zattrs")
     assert report.images[0].status == "changed" and not report.images[0].pinned  # Zarr chunks are never pinned
-    state.reset()
+    services.forget_memory()
     response = client.get(f"/webgateway/render_image_region/{image_id}/0/0/?region=0,0,64,64&format=png")
     assert response.status_code == 409 and "re-import" in response.json()["message"].lower()
 
     (result,) = import_urls_sync([url])  # same URL: refreshes the marked image in place
     assert (result.status, result.id) == ("updated", image_id)
-    record = catalogue.get_image(image_id)
+    record = catalogue.get_image(services.catalogue, image_id)
     assert record.status == "ok" and record.status_message is None and record.name == "renamed"
     assert record.revision == 2
-    assert integrity.verify([image_id]).ok
-    state.reset()
+    assert integrity.verify(services.catalogue, services.source, [image_id]).ok
+    services.forget_memory()
     assert client.get(f"/webgateway/render_image_region/{image_id}/0/0/?region=0,0,64,64&format=png").status_code == 200
 
 
-def test_prefix_import_repairs_a_marked_image_instead_of_calling_it_unchanged(zarr_in_bucket, s3, bucket,
+def test_prefix_import_repairs_a_marked_image_instead_of_calling_it_unchanged(zarr_in_bucket, services, s3, bucket,
                                                                               import_urls_sync):
     image_id, url, _ = zarr_in_bucket
     key = "data/img.zarr/s0/.zarray"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     s3.delete_object(Bucket=bucket, Key=key)
-    assert integrity.verify([image_id]).images[0].status == "missing"
+    assert integrity.verify(services.catalogue, services.source, [image_id]).images[0].status == "missing"
     s3.put_object(Bucket=bucket, Key=key, Body=body)  # restored with the same bytes and ETag
     (result,) = import_urls_sync([f"s3://{bucket}/data/"])  # a prefix import: listing shortcut must not apply
     assert (result.status, result.id) == ("updated", image_id)
-    assert catalogue.get_image(image_id, full=False).status == "ok"
+    assert catalogue.get_image(services.catalogue, image_id, full=False).status == "ok"
     (again,) = import_urls_sync([f"s3://{bucket}/data/"])
     assert again.status == "unchanged"
 
 
-def test_new_resolution_level_is_unregistered_only_with_a_complete_listing(zarr_in_bucket, s3, bucket):
+def test_new_resolution_level_is_unregistered_only_with_a_complete_listing(zarr_in_bucket, services, s3, bucket):
     image_id, url, _ = zarr_in_bucket
-    levels = len(catalogue.get_image(image_id).levels)
+    levels = len(catalogue.get_image(services.catalogue, image_id).levels)
     body = s3.get_object(Bucket=bucket, Key="data/img.zarr/s0/.zarray")["Body"].read()
     new_key = f"data/img.zarr/s{levels}/.zarray"
     s3.put_object(Bucket=bucket, Key=new_key, Body=body)
@@ -134,11 +134,11 @@ def test_new_resolution_level_is_unregistered_only_with_a_complete_listing(zarr_
     s3.put_object(Bucket=bucket, Key="data/img.zarr/labels/.zattrs", Body=b"{}")
     s3.put_object(Bucket=bucket, Key=f"data/img.zarr/s{levels}/.zattrs", Body=b"{}")
 
-    cheap = integrity.verify([image_id])
+    cheap = integrity.verify(services.catalogue, services.source, [image_id])
     assert cheap.ok and not cheap.listed_prefixes  # HEADs only: nothing to discover with
 
     before = SOURCE_REQUESTS.snapshot()
-    full = integrity.verify([image_id], find_unregistered=True)
+    full = integrity.verify(services.catalogue, services.source, [image_id], find_unregistered=True)
     cost = SOURCE_REQUESTS.snapshot() - before
     assert not full.ok
     assert full.images[0].status == "ok"  # the image itself is intact
@@ -146,10 +146,10 @@ def test_new_resolution_level_is_unregistered_only_with_a_complete_listing(zarr_
     assert full.unregistered[0].status == "unregistered"
     assert full.listed_prefixes == [url]
     assert cost.requests["head"] == 0 and cost.requests["list"] == 1  # every recorded doc judged from the listing
-    assert catalogue.get_image(image_id, full=False).status == "ok"  # unregistered never marks an image
+    assert catalogue.get_image(services.catalogue, image_id, full=False).status == "ok"  # unregistered never marks an image
 
 
-def test_tiff_folder_is_checked_with_one_listing_and_uncatalogued_tiffs_found(tmp_path, upload, bucket, s3,
+def test_tiff_folder_is_checked_with_one_listing_and_uncatalogued_tiffs_found(tmp_path, services, upload, bucket, s3,
                                                                               import_urls_sync):
     data = smooth_array((1, 64, 64), dtype=np.uint8)
     write_tiff_pyramid(tmp_path / "t.ome.tif", data, levels=1, tile=(32, 32))
@@ -163,7 +163,7 @@ def test_tiff_folder_is_checked_with_one_listing_and_uncatalogued_tiffs_found(tm
     s3.put_object(Bucket=bucket, Key="tiffs/notes.txt", Body=b"not an image")
 
     before = SOURCE_REQUESTS.snapshot()
-    report = integrity.verify(None)
+    report = integrity.verify(services.catalogue, services.source, None)
     cost = SOURCE_REQUESTS.snapshot() - before
     assert cost.requests["list"] == 1 and cost.requests["head"] == 0  # one page instead of n HEADs
     assert all(image.status == "ok" for image in report.images) and len(report.images) == n
@@ -171,23 +171,23 @@ def test_tiff_folder_is_checked_with_one_listing_and_uncatalogued_tiffs_found(tm
     assert not report.ok
 
     s3.delete_object(Bucket=bucket, Key="tiffs/t3.ome.tif")
-    report = integrity.verify(None)
+    report = integrity.verify(services.catalogue, services.source, None)
     by_url = {image.url.rsplit("/", 1)[-1]: image.status for image in report.images}
     assert by_url.pop("t3.ome.tif") == "missing" and set(by_url.values()) == {"ok"}
 
 
-def test_unreachable_store_decides_nothing(zarr_in_bucket, monkeypatch):
+def test_unreachable_store_decides_nothing(zarr_in_bucket, services, make_services, monkeypatch):
     image_id, url, _ = zarr_in_bucket
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
-    state.reset()
-    report = integrity.verify([image_id])
+    unreachable = make_services()  # stores built for the new endpoint, same catalogue
+    report = integrity.verify(unreachable.catalogue, unreachable.source, [image_id])
     assert report.images[0].status == "error" and not report.ok
     assert all(o.status == "error" and o.detail for o in report.images[0].objects)
     assert not report.images[0].marked
-    assert catalogue.get_image(image_id, full=False).status == "ok"
+    assert catalogue.get_image(services.catalogue, image_id, full=False).status == "ok"
 
 
-def test_cli_exit_status_json_and_table(zarr_in_bucket, s3, bucket):
+def test_cli_exit_status_json_and_table(zarr_in_bucket, services, s3, bucket):
     image_id, url, _ = zarr_in_bucket
     ok = cli("verify", "--all", "--json")
     assert ok.returncode == 0, ok.stderr
@@ -200,11 +200,11 @@ def test_cli_exit_status_json_and_table(zarr_in_bucket, s3, bucket):
     assert bad.returncode == 1
     doc = json.loads(bad.stdout)
     assert doc["images"][0]["status"] == "missing" and doc["images"][0]["marked"] is False
-    assert catalogue.get_image(image_id, full=False).status == "ok"  # --no-mark
+    assert catalogue.get_image(services.catalogue, image_id, full=False).status == "ok"  # --no-mark
 
     table = cli("verify", str(image_id))
     assert table.returncode == 1 and "missing" in table.stdout and ".zattrs" in table.stdout
-    assert catalogue.get_image(image_id, full=False).status == "missing"
+    assert catalogue.get_image(services.catalogue, image_id, full=False).status == "missing"
 
     assert cli("verify").returncode == 2  # neither ids nor --all
     unknown = cli("verify", "99999")

@@ -7,18 +7,18 @@ import asyncio
 import numpy as np
 
 from stratascope import catalogue
-from stratascope.pixels import PixelReader
+from stratascope.pixels import PixelReader, SourceFetch
 from stratascope.pixels.memory_cache import ChunkLRU
 from stratascope.storage import SOURCE_REQUESTS
 from support.samples import smooth_array, write_ome_zarr_v04
 
 
-def test_concurrent_requests_for_one_chunk_fetch_it_once(tmp_path, upload, import_urls_sync):
+def test_concurrent_requests_for_one_chunk_fetch_it_once(tmp_path, upload, import_urls_sync, services):
     data = smooth_array((1, 1, 256, 256))
     write_ome_zarr_v04(tmp_path / "c.zarr", data, chunks=(1, 1, 128, 128))
     (result,) = import_urls_sync([upload(tmp_path / "c.zarr", "c.zarr")])
-    record = catalogue.get_image(result.id)
-    reader = PixelReader(64 * 2**20)
+    record = catalogue.get_image(services.catalogue, result.id)
+    reader = PixelReader(64 * 2**20, fetch=SourceFetch(services.source))
 
     async def many():
         return await asyncio.gather(*(reader.read_region(record, 0, c=0, y=(0, 128), x=(0, 128)) for _ in range(20)))

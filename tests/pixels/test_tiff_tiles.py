@@ -12,7 +12,16 @@ import tifffile
 
 from stratascope.formats.tiff import read_tiff
 from stratascope.pixels.tiff_tiles import TiffChunkCodec
-from stratascope.storage import SOURCE, SOURCE_REQUESTS, IntegrityError
+from stratascope.storage import SOURCE_REQUESTS, IntegrityError
+
+#: the test's services' SourceReader (set per test by `_source`)
+SOURCE = None
+
+
+@pytest.fixture(autouse=True)
+def _source(moto_server, services, monkeypatch):
+    """The S3 environment is in place before the services read it (tests upload mid-test)."""
+    monkeypatch.setitem(globals(), "SOURCE", services.source)
 
 
 async def fetch(url, start, end, version):
@@ -204,7 +213,7 @@ def test_every_tile_of_every_level_matches_what_tifffile_wrote(writer, where, tm
     path = tmp_path / f"{writer.__name__}.tif"
     expected_levels, tolerance = writer(path)
     url = where(path)
-    image = asyncio.run(read_tiff(url))[0]
+    image = asyncio.run(read_tiff(url, SOURCE))[0]
     assert len(image.levels) == len(expected_levels)
     for level, expected in zip(image.levels, expected_levels):
         assert level.shape == expected.shape
@@ -219,7 +228,7 @@ def test_every_tile_of_every_level_matches_what_tifffile_wrote(writer, where, tm
 def test_jpeg_tiles_decode_exactly_like_tifffile(tmp_path):
     path = tmp_path / "pyramid.ome.tif"
     write_ome_pyramid_jpeg(path)
-    image = asyncio.run(read_tiff(str(path)))[0]
+    image = asyncio.run(read_tiff(str(path), SOURCE))[0]
     for i, level in enumerate(image.levels):
         reference = tifffile.imread(path, series=0, level=i)  # (t, c, y, x, s)
         np.testing.assert_array_equal(asyncio.run(read_level(level)), rgb_to_5d(reference))
@@ -228,7 +237,7 @@ def test_jpeg_tiles_decode_exactly_like_tifffile(tmp_path):
 def test_jpeg_strips_with_tables_decode_exactly_like_tifffile(tmp_path):
     path = tmp_path / "libtiff.tif"
     write_libtiff_jpeg_strips(path)
-    level = asyncio.run(read_tiff(str(path)))[0].levels[0]
+    level = asyncio.run(read_tiff(str(path), SOURCE))[0].levels[0]
     assert level.layout["jpegtables"] and level.chunks == (1, 3, 1, 16, 130)
     reference = tifffile.imread(path)  # (y, x, s)
     np.testing.assert_array_equal(asyncio.run(read_level(level)), rgb_to_5d(reference[None, None]))
@@ -237,7 +246,7 @@ def test_jpeg_strips_with_tables_decode_exactly_like_tifffile(tmp_path):
 def test_one_tile_costs_exactly_one_ranged_get(upload, tmp_path):
     path = tmp_path / "5d.ome.tif"
     write_ome_5d_zlib(path)
-    image = asyncio.run(read_tiff(upload(path, "one-tile.ome.tif")))[0]
+    image = asyncio.run(read_tiff(upload(path, "one-tile.ome.tif"), SOURCE))[0]
     codec = TiffChunkCodec(image.levels[0])
 
     async def one_tile():
@@ -256,7 +265,7 @@ def test_one_tile_costs_exactly_one_ranged_get(upload, tmp_path):
 def test_length_mismatch_is_an_integrity_error(tmp_path):
     path = tmp_path / "tiled.tif"
     write_tiled_lzw_uint8(path)
-    level = asyncio.run(read_tiff(str(path)))[0].levels[0]
+    level = asyncio.run(read_tiff(str(path), SOURCE))[0].levels[0]
     codec = TiffChunkCodec(level)
     where = asyncio.run(codec.locate((0, 0, 0, 0, 0), fetch))
     data = asyncio.run(fetch(where.url, where.start, where.end, None))
@@ -269,7 +278,7 @@ def test_length_mismatch_is_an_integrity_error(tmp_path):
 def test_edge_chunks_are_padded_to_the_full_chunk_shape(tmp_path):
     path = tmp_path / "strips.tif"
     write_stripped_deflate(path)  # 50 rows, 7 rows per strip: the last strip has 1 row
-    level = asyncio.run(read_tiff(str(path)))[0].levels[0]
+    level = asyncio.run(read_tiff(str(path), SOURCE))[0].levels[0]
     assert level.chunks == (1, 1, 1, 7, 77)
     codec = TiffChunkCodec(level)
     where = asyncio.run(codec.locate((0, 0, 0, 7, 0), fetch))

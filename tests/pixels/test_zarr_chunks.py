@@ -20,9 +20,18 @@ from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, GzipCodec, Sharding
 from stratascope.formats.model import AXES, FormatError
 from stratascope.formats.ome_zarr import read_ome_zarr
 from stratascope.pixels.zarr_chunks import LRUCache, ZarrChunkCodec
-from stratascope.storage import SOURCE, SOURCE_REQUESTS, IntegrityError, ObjectNotFound
+from stratascope.storage import SOURCE_REQUESTS, IntegrityError, ObjectNotFound
 
 RNG = np.random.default_rng(42)
+
+#: the test's services' SourceReader (set per test by `_source`)
+SOURCE = None
+
+
+@pytest.fixture(autouse=True)
+def _source(moto_server, services, monkeypatch):
+    """The S3 environment is in place before the services read it (tests upload mid-test)."""
+    monkeypatch.setitem(globals(), "SOURCE", services.source)
 
 
 async def fetch(url, start, end, version):
@@ -153,7 +162,7 @@ def test_every_chunk_round_trips(write, where, tmp_path, request):
     local = tmp_path / "image.zarr"
     write(local)
     url = str(local) if where == "local" else request.getfixturevalue("upload")(local, "data/image.zarr")
-    images = asyncio.run(read_ome_zarr(url))
+    images = asyncio.run(read_ome_zarr(url, SOURCE))
     assert len(images) == 1
     if write is v04_czyx_uint16_omero:
         channels = [(c.label, c.color, c.active) for c in images[0].channels]
@@ -177,7 +186,7 @@ def _cost(coroutine):
 
 def test_one_unsharded_chunk_is_one_get(tmp_path, upload):
     v05_tczyx_float32(tmp_path / "image.zarr")
-    level = asyncio.run(read_ome_zarr(upload(tmp_path / "image.zarr", "image.zarr")))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(upload(tmp_path / "image.zarr", "image.zarr"), SOURCE))[0].levels[0]
     codec = ZarrChunkCodec(level)
 
     async def one_chunk():
@@ -191,7 +200,7 @@ def test_one_unsharded_chunk_is_one_get(tmp_path, upload):
 
 def test_sharded_chunk_costs_index_plus_chunk_then_chunk_only(tmp_path, upload):
     v05_sharded_czyx_uint16(tmp_path / "image.zarr")
-    level = asyncio.run(read_ome_zarr(upload(tmp_path / "image.zarr", "image.zarr")))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(upload(tmp_path / "image.zarr", "image.zarr"), SOURCE))[0].levels[0]
     codec = ZarrChunkCodec(level)
     expected = expected_5d(str(tmp_path / "image.zarr" / "s0"), "czyx")
 
@@ -209,7 +218,7 @@ def test_sharded_chunk_costs_index_plus_chunk_then_chunk_only(tmp_path, upload):
 
 def test_concurrent_chunks_of_one_shard_share_one_index_request(tmp_path):
     v05_sharded_czyx_uint16(tmp_path / "image.zarr")
-    level = asyncio.run(read_ome_zarr(str(tmp_path / "image.zarr")))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(tmp_path / "image.zarr"), SOURCE))[0].levels[0]
     codec = ZarrChunkCodec(level)
 
     async def locate_many():
@@ -222,7 +231,7 @@ def test_concurrent_chunks_of_one_shard_share_one_index_request(tmp_path):
 
 def test_shard_index_cache_is_pluggable_and_bounded(tmp_path):
     v05_sharded_czyx_uint16(tmp_path / "image.zarr")
-    level = asyncio.run(read_ome_zarr(str(tmp_path / "image.zarr")))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(tmp_path / "image.zarr"), SOURCE))[0].levels[0]
     shared: dict = {}
     asyncio.run(ZarrChunkCodec(level, index_cache=shared).locate((0, 0, 0, 0, 0), fetch))
     assert len(shared) == 1
@@ -237,7 +246,7 @@ def test_shard_index_cache_is_pluggable_and_bounded(tmp_path):
 
 def test_absent_chunks_are_fill_value(tmp_path):
     v05_sharded_yx_uint8_index_at_start(tmp_path / "image.zarr")
-    level = asyncio.run(read_ome_zarr(str(tmp_path / "image.zarr")))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(tmp_path / "image.zarr"), SOURCE))[0].levels[0]
     codec = ZarrChunkCodec(level)
     assert asyncio.run(codec.locate((0, 0, 0, 5, 0), fetch)) is None  # rows 50-59: a missing shard
     assert (codec.fill((0, 0, 0, 5, 0)) == 7).all()
@@ -246,7 +255,7 @@ def test_absent_chunks_are_fill_value(tmp_path):
 
     sharded = tmp_path / "sharded.zarr"
     v05_sharded_czyx_uint16(sharded)
-    level = asyncio.run(read_ome_zarr(str(sharded)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(sharded), SOURCE))[0].levels[0]
     codec = ZarrChunkCodec(level)
     assert (sharded / "s0" / "c" / "1" / "0" / "0" / "0").exists()  # the shard is there ...
     assert asyncio.run(codec.locate((0, 1, 2, 0, 0), fetch)) is None  # ... its entry for an all-zero chunk is empty
@@ -254,7 +263,7 @@ def test_absent_chunks_are_fill_value(tmp_path):
 
     unsharded = tmp_path / "unsharded.zarr"
     v04_czyx_uint16_omero(unsharded)
-    level = asyncio.run(read_ome_zarr(str(unsharded)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(unsharded), SOURCE))[0].levels[0]
     where = asyncio.run(ZarrChunkCodec(level).locate((0, 1, 0, 0, 0), fetch))
     with pytest.raises(ObjectNotFound):  # not written by zarr: the reader uses fill()
         asyncio.run(fetch(where.url, None, None, None))
@@ -263,7 +272,7 @@ def test_absent_chunks_are_fill_value(tmp_path):
 def test_corrupt_chunk_is_a_clear_error(tmp_path):
     root = tmp_path / "image.zarr"
     v05_tczyx_float32(root)
-    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels[0]
     codec = ZarrChunkCodec(level)
     where = asyncio.run(codec.locate((0, 0, 0, 0, 0), fetch))
     good = asyncio.run(fetch(where.url, None, None, None))
@@ -275,7 +284,7 @@ def test_corrupt_chunk_is_a_clear_error(tmp_path):
 def test_wrong_decoded_size_is_rejected(tmp_path):
     root = tmp_path / "image.zarr"
     v04_yx_uint8_dot_separator(root)
-    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels[0]
     level.layout["codecs"]["compressor"] = None
     with pytest.raises(FormatError, match="expected 256"):
         ZarrChunkCodec(level).decode(bytes(255), (0, 0, 0, 0, 0))
@@ -291,7 +300,7 @@ def test_wrong_decoded_size_is_rejected(tmp_path):
 def test_crc_mismatches_are_integrity_errors(tmp_path):
     root = tmp_path / "image.zarr"
     v05_transpose_big_endian_gzip_crc(root)
-    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels[0]
     codec = ZarrChunkCodec(level)
     where = asyncio.run(codec.locate((0, 0, 0, 0, 0), fetch))
     data = bytearray(asyncio.run(fetch(where.url, None, None, None)))
@@ -305,7 +314,7 @@ def test_crc_mismatches_are_integrity_errors(tmp_path):
     raw = bytearray(shard.read_bytes())
     raw[-1] ^= 0xFF
     shard.write_bytes(bytes(raw))
-    level = asyncio.run(read_ome_zarr(str(sharded)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(sharded), SOURCE))[0].levels[0]
     with pytest.raises(IntegrityError, match="checksum"):
         asyncio.run(ZarrChunkCodec(level).locate((0, 0, 0, 0, 0), fetch))
 
@@ -313,7 +322,7 @@ def test_crc_mismatches_are_integrity_errors(tmp_path):
 def test_truncated_shard_is_a_clear_error(tmp_path):
     root = tmp_path / "image.zarr"
     v05_sharded_czyx_uint16(root)
-    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels[0]
     shard = root / "s0" / "c" / "0" / "0" / "0" / "0"
     shard.write_bytes(b"tiny")
     with pytest.raises(FormatError, match="index has 4 bytes"):
@@ -326,5 +335,5 @@ def test_layout_is_json(tmp_path):
     for write in SAMPLES:
         root = tmp_path / write.__name__
         write(root)
-        for level in asyncio.run(read_ome_zarr(str(root)))[0].levels:
+        for level in asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels:
             assert json.loads(json.dumps(level.layout)) == level.layout

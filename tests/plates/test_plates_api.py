@@ -17,14 +17,15 @@ BASE = "http://testserver/api/v0/"
 
 
 @pytest.fixture
-def plate(tmp_path, import_urls_sync):
+def plate(services, tmp_path, import_urls_sync):
     """Plate "Test plate" (wells A/1, A/3, B/2; 2 fields each) in screen "Screen one"."""
+    db = services.catalogue
     truth = write_plate(tmp_path / "plate.zarr", "0.5", wells=["A/1", "A/3", "B/2"])
     results = import_urls_sync([str(tmp_path / "plate.zarr")], screen="Screen one")
     assert all(r.status == "imported" for r in results), results
     plate_id = results[0].plate_id
-    wells = {w.path: w for w in hcs.list_wells(plate_id=plate_id)[0]}
-    return {"id": plate_id, "screen": hcs.list_screens()[0][0].id, "wells": wells, "truth": truth}
+    wells = {w.path: w for w in hcs.list_wells(db, plate_id=plate_id)[0]}
+    return {"id": plate_id, "screen": hcs.list_screens(db)[0][0].id, "wells": wells, "truth": truth}
 
 
 def test_screens(client, plate):
@@ -163,17 +164,18 @@ def test_field_pixels_and_img_data(client, plate):
     assert np.abs(got - expected).max() <= 1.0
 
 
-def test_private_screen_hides_its_plates_and_images(client, plate):
+def test_private_screen_hides_its_plates_and_images(services, client, plate):
+    db = services.catalogue
     from stratascope.catalogue import accounts as store
     from stratascope.catalogue.repository import set_visibility
 
-    store.add_group("lab")
-    set_visibility("screen", str(plate["screen"]), public=False, group_id=store.group_id("lab"))
-    store.add_user("admin", admin=True)
-    store.add_user("member")
-    store.add_member("lab", "member")
-    store.add_user("outsider")
-    tokens = {name: {"Authorization": f"Bearer {store.create_token(name)}"} for name in ("admin", "member", "outsider")}
+    store.add_group(db, "lab")
+    set_visibility(db, "screen", str(plate["screen"]), public=False, group_id=store.group_id(db, "lab"))
+    store.add_user(db, "admin", admin=True)
+    store.add_user(db, "member")
+    store.add_member(db, "lab", "member")
+    store.add_user(db, "outsider")
+    tokens = {name: {"Authorization": f"Bearer {store.create_token(db, name)}"} for name in ("admin", "member", "outsider")}
     pid, sid = plate["id"], plate["screen"]
     image_id = plate["wells"]["A/1"].samples[0].image_id
     well_id = plate["wells"]["A/1"].id

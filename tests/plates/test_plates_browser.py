@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.browser,
 
 
 @pytest.fixture
-def live_server(stratascope_home):
+def live_server(services):
     import uvicorn
 
     from stratascope.api.app import create_app
@@ -31,7 +31,7 @@ def live_server(stratascope_home):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -54,11 +54,12 @@ def browser():
 
 
 @pytest.fixture
-def wells(tmp_path, import_urls_sync):
+def wells(services, tmp_path, import_urls_sync):
     """Imported before the browser starts (Playwright's sync API runs an event loop of its own)."""
+    db = services.catalogue
     write_plate(tmp_path / "plate.zarr", "0.4", wells=["A/1", "A/3", "B/2"])
     results = import_urls_sync([str(tmp_path / "plate.zarr")], screen="Screen one")
-    return {w.path: w for w in hcs.list_wells(plate_id=results[0].plate_id)[0]}
+    return {w.path: w for w in hcs.list_wells(db, plate_id=results[0].plate_id)[0]}
 
 
 def test_plate_grid_in_the_browser(live_server, wells, browser):

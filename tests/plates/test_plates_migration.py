@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from alembic import command
 from plate_samples import write_plate
 
-from stratascope import state
 from stratascope.catalogue import db
 from stratascope.catalogue import plates as hcs
 
@@ -30,9 +29,7 @@ def database(request, monkeypatch, stratascope_home):
         admin.dispose()
         url = sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
     monkeypatch.setenv("STRATASCOPE_DATABASE_URL", url)
-    state.reset()
     yield url
-    state.reset()
 
 
 def _migrate(url: str, action, revision: str) -> None:
@@ -42,7 +39,8 @@ def _migrate(url: str, action, revision: str) -> None:
     engine.dispose()
 
 
-def test_chain_up_down_up_with_a_plate(database, tmp_path, import_urls_sync):
+def test_chain_up_down_up_with_a_plate(database, services, tmp_path, import_urls_sync):
+    catalogue = services.catalogue
     _migrate(database, command.upgrade, "0002")
     assert not TABLES & set(sa.inspect(sa.create_engine(database)).get_table_names())
     _migrate(database, command.upgrade, "head")
@@ -50,11 +48,11 @@ def test_chain_up_down_up_with_a_plate(database, tmp_path, import_urls_sync):
     write_plate(tmp_path / "plate.zarr", wells=["A/1", "B/3"], fields=1)
     results = import_urls_sync([str(tmp_path / "plate.zarr")], screen="S")
     assert [r.status for r in results] == ["imported"] * 2
-    assert hcs.list_plates()[1] == 1 and hcs.list_wells()[1] == 2
-    state.reset()
+    assert hcs.list_plates(catalogue)[1] == 1 and hcs.list_wells(catalogue)[1] == 2
+    catalogue.dispose()  # drop pooled connections before the downgrade (and after it)
     _migrate(database, command.downgrade, "0002")
     names = set(sa.inspect(sa.create_engine(database)).get_table_names())
     assert not TABLES & names and "images" in names
     _migrate(database, command.upgrade, "head")
-    state.reset()
-    assert hcs.list_plates()[1] == 0
+    catalogue.dispose()
+    assert hcs.list_plates(catalogue)[1] == 0

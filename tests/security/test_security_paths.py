@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from stratascope import catalogue, state
+from stratascope import catalogue
 from stratascope.storage import SOURCE_REQUESTS, InvalidURL, NotAllowed, parse_url
 from support.samples import smooth_array, write_ome_zarr_v04
 
@@ -60,10 +60,11 @@ def test_odd_urls_are_refused(url):
 # -- [import] allowed_prefixes -------------------------------------------------------------
 
 
-def _allow(tmp_path, *prefixes: str) -> None:
+def _allow(make_services, tmp_path, *prefixes: str):
+    """Services that read the new stratascope.toml (as a restart would)."""
     quoted = ", ".join(f'"{p}"' for p in prefixes)
     (tmp_path / "stratascope.toml").write_text(f"[import]\nallowed_prefixes = [{quoted}]\n")
-    state.reset()
+    return make_services()
 
 
 @pytest.mark.parametrize(("url", "allowed"), [
@@ -97,18 +98,20 @@ def _allow(tmp_path, *prefixes: str) -> None:
     ("https://host.example.evil/pub/x.tif", False),
     ("http://host.example/pub/x.tif", False),
 ])
-def test_allowed_prefixes_are_whole_path_components(tmp_path, url, allowed):
+def test_allowed_prefixes_are_whole_path_components(make_services, tmp_path, url, allowed):
     from stratascope.ingest.run import check_allowed
 
-    _allow(tmp_path, "s3://bucket", "s3://data-bucket/pub/", "file:///data", "https://host.example/pub")
+    services = _allow(make_services, tmp_path, "s3://bucket", "s3://data-bucket/pub/", "file:///data",
+                      "https://host.example/pub")
+    prefixes = services.settings.allowed_prefixes
     if allowed is None:
         with pytest.raises(InvalidURL):
-            check_allowed(url)
+            check_allowed(url, prefixes)
     elif allowed:
-        check_allowed(url)
+        check_allowed(url, prefixes)
     else:
         with pytest.raises(NotAllowed):
-            check_allowed(url)
+            check_allowed(url, prefixes)
 
 
 def _zarr(folder):
@@ -116,31 +119,33 @@ def _zarr(folder):
     return folder
 
 
-def test_import_outside_the_allowed_prefixes_reads_nothing_and_registers_nothing(tmp_path, import_urls_sync):
+def test_import_outside_the_allowed_prefixes_reads_nothing_and_registers_nothing(
+    make_services, tmp_path, import_urls_sync
+):
     allowed, other = tmp_path / "data", tmp_path / "data2"
     _zarr(allowed / "ok.zarr")
     _zarr(other / "no.zarr")
-    _allow(tmp_path, f"file://{allowed}")
+    services = _allow(make_services, tmp_path, f"file://{allowed}")
     before = SOURCE_REQUESTS.snapshot()
-    (refused,) = import_urls_sync([str(other / "no.zarr")])
+    (refused,) = import_urls_sync([str(other / "no.zarr")], services)
     assert (SOURCE_REQUESTS.snapshot() - before).total == 0, "a refused import must not touch the store"
     assert refused.status == "failed" and "not under an allowed import prefix" in refused.error
-    assert catalogue.list_images()[1] == 0
-    (accepted,) = import_urls_sync([str(allowed / "ok.zarr")])
+    assert catalogue.list_images(services.catalogue)[1] == 0
+    (accepted,) = import_urls_sync([str(allowed / "ok.zarr")], services)
     assert accepted.status == "imported", accepted
 
 
-def test_symlink_out_of_an_allowed_prefix_is_refused(tmp_path, import_urls_sync):
+def test_symlink_out_of_an_allowed_prefix_is_refused(make_services, tmp_path, import_urls_sync):
     allowed, secret = tmp_path / "data", tmp_path / "secret"
     _zarr(secret / "img.zarr")
     allowed.mkdir()
     (allowed / "link.zarr").symlink_to(secret / "img.zarr", target_is_directory=True)
     (allowed / "linkdir").symlink_to(secret, target_is_directory=True)
-    _allow(tmp_path, f"file://{allowed}")
+    services = _allow(make_services, tmp_path, f"file://{allowed}")
     for url in (str(allowed / "link.zarr"), f"file://{allowed}/linkdir/img.zarr"):
-        (result,) = import_urls_sync([url])
+        (result,) = import_urls_sync([url], services)
         assert result.status == "failed" and "allowed import prefix" in (result.error or ""), result
-    assert catalogue.list_images()[1] == 0
+    assert catalogue.list_images(services.catalogue)[1] == 0
 
 
 # -- HTTP: no endpoint fetches a URL, keys cannot climb --------------------------------------
@@ -160,10 +165,10 @@ def api_routes(routes):
             yield from api_routes(route.original_router.routes)
 
 
-def test_no_route_takes_a_url_parameter():
+def test_no_route_takes_a_url_parameter(services):
     from stratascope.api.app import create_app
 
-    app = create_app()
+    app = create_app(services)
     routes = list(api_routes(app.routes))
     assert len(routes) > 20
     for route in routes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import urllib.request
 from urllib.parse import unquote, urlsplit
 
-from stratascope import state
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 READS = {"GET", "HEAD"}
@@ -30,7 +29,7 @@ def _bucket_and_key(entry: dict) -> tuple[str, str]:
 
 
 def test_a_whole_session_never_writes_to_a_source_bucket(
-    tmp_path, s3, bucket, upload, moto_server, monkeypatch, import_urls_sync
+    tmp_path, s3, bucket, upload, moto_server, monkeypatch, import_urls_sync, make_services
 ):
     write_ome_zarr_v04(tmp_path / "img.zarr", smooth_array((2, 1, 128, 160), seed=21))
     write_tiff_pyramid(tmp_path / "img.ome.tif", smooth_array((2, 128, 128), seed=22), levels=2, tile=(64, 64))
@@ -39,20 +38,20 @@ def test_a_whole_session_never_writes_to_a_source_bucket(
     cache_bucket = f"{bucket}-cache"
     s3.create_bucket(Bucket=cache_bucket)
     monkeypatch.setenv("STRATASCOPE_CACHE_URL", f"s3://{cache_bucket}/tier/")
-    state.reset()
+    services = make_services()  # with the cache tier in its own bucket
 
     _recorder(moto_server, "reset-recording")
     _recorder(moto_server, "start-recording")
     try:
-        results = import_urls_sync([f"s3://{bucket}/lab"], project="P", dataset="D")
+        results = import_urls_sync([f"s3://{bucket}/lab"], services, project="P", dataset="D")
         ids = [r.id for r in results]
         assert all(r.status == "imported" for r in results), results
-        _serve_everything(ids)
+        _serve_everything(services, ids)
         from stratascope.integrity.verify import verify
 
-        report = verify(ids)
+        report = verify(services.catalogue, services.source, ids)
         assert report is not None
-        import_urls_sync([zarr_url, tiff_url])  # re-import: "unchanged"
+        import_urls_sync([zarr_url, tiff_url], services)  # re-import: "unchanged"
     finally:
         _recorder(moto_server, "stop-recording")
     log = moto_server.requests_log()
@@ -65,12 +64,12 @@ def test_a_whole_session_never_writes_to_a_source_bucket(
     assert any(b == cache_bucket for _, b, _ in writes), "the cache tier wrote nothing: the check proved little"
 
 
-def _serve_everything(ids: list[int]) -> None:
+def _serve_everything(services, ids: list[int]) -> None:
     from fastapi.testclient import TestClient
 
     from stratascope.api.app import create_app
 
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(services)) as client:
         for image_id in ids:
             for url in (
                 f"/webgateway/render_image_region/{image_id}/0/0/?tile=0,0,0&format=png",

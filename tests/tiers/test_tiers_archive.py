@@ -12,10 +12,9 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from stratascope import catalogue, state
+from stratascope import catalogue
 from stratascope.api.app import create_app
 from stratascope.api.errors import error_response
-from stratascope.cachetier import get_cache
 from stratascope.cli import restore as restore_cli
 from stratascope.storage import SOURCE_REQUESTS, ArchivedObject
 from stratascope.storage.archive import parse_restore_header, state_from_head
@@ -51,29 +50,34 @@ def archive_everything(s3, bucket: str, prefix: str, storage_class: str = "GLACI
     return len(keys)
 
 
-def fresh_server_state():
-    get_cache().flush()
-    state.reset()
+def fresh_server_state(services):
+    services.cache.get().flush()
+    services.forget_memory()
 
 
 @pytest.fixture
-def archived_tiff(tmp_path, s3, bucket, import_urls_sync, monkeypatch):
-    """A TIFF without pyramid imported while STANDARD (thumbnails, overviews made), then archived."""
+def overviews_512(monkeypatch):
+    """Overview levels down to 512 px (set before the test's services read the settings)."""
     monkeypatch.setenv("STRATASCOPE_OVERVIEW_MAX_SIDE", "512")
+
+
+@pytest.fixture
+def archived_tiff(overviews_512, tmp_path, s3, bucket, import_urls_sync, services):
+    """A TIFF without pyramid imported while STANDARD (thumbnails, overviews made), then archived."""
     data = smooth_array((1000, 1500), seed=4)
     tifffile.imwrite(tmp_path / "cold.tif", data, tile=(256, 256), compression="zlib", photometric="minisblack")
     s3.put_object(Bucket=bucket, Key="lab/cold.tif", Body=(tmp_path / "cold.tif").read_bytes())
     (result,) = import_urls_sync([f"s3://{bucket}/lab/cold.tif"])
     assert result.status == "imported" and result.error is None, result
-    assert catalogue.get_image(result.id).sources[0].storage_class == "STANDARD"
+    assert catalogue.get_image(services.catalogue, result.id).sources[0].storage_class == "STANDARD"
     assert archive_everything(s3, bucket, "lab/") == 1
-    fresh_server_state()
+    fresh_server_state(services)
     return result.id
 
 
-def test_archived_image_serves_cached_views_and_409_for_full_resolution(archived_tiff, restore):
+def test_archived_image_serves_cached_views_and_409_for_full_resolution(archived_tiff, restore, services):
     image_id = archived_tiff
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(services)) as client:
         before = SOURCE_REQUESTS.snapshot()
         assert client.get(f"/webgateway/imgData/{image_id}/").json()["levels"] == 3
         for url in (f"/webgateway/render_thumbnail/{image_id}/", f"/webgateway/render_thumbnail/{image_id}/256/",
@@ -102,7 +106,8 @@ def test_archived_image_serves_cached_views_and_409_for_full_resolution(archived
         assert response.status_code == 200, response.text
 
 
-def test_import_records_classes_and_explains_archived_tiffs(tmp_path, s3, bucket, import_urls_sync, restore):
+def test_import_records_classes_and_explains_archived_tiffs(tmp_path, s3, bucket, import_urls_sync, restore,
+                                                           services):
     data = smooth_array((200, 300), seed=5)
     tifffile.imwrite(tmp_path / "a.tif", data, tile=(64, 64), photometric="minisblack")
     body = (tmp_path / "a.tif").read_bytes()
@@ -110,19 +115,20 @@ def test_import_records_classes_and_explains_archived_tiffs(tmp_path, s3, bucket
     s3.put_object(Bucket=bucket, Key="deep.tif", Body=body, StorageClass="DEEP_ARCHIVE")
     (readable,) = import_urls_sync([f"s3://{bucket}/ir.tif"])
     assert readable.status == "imported"
-    assert catalogue.get_image(readable.id).sources[0].storage_class == "GLACIER_IR"
+    assert catalogue.get_image(services.catalogue, readable.id).sources[0].storage_class == "GLACIER_IR"
     (deep,) = import_urls_sync([f"s3://{bucket}/deep.tif"])
     assert deep.status == "failed"
     assert "DEEP_ARCHIVE storage class" in deep.error and "stratascope restore" in deep.error
-    assert catalogue.list_images()[1] == 1  # nothing half-registered
+    assert catalogue.list_images(services.catalogue)[1] == 1  # nothing half-registered
     code, out = restore(f"s3://{bucket}/deep.tif", "--json")
     assert code == 0 and json.loads(out)[0]["state"] == "requested"
     (again,) = import_urls_sync([f"s3://{bucket}/deep.tif"])
     assert again.status == "imported", again
-    assert catalogue.get_image(again.id).sources[0].storage_class == "DEEP_ARCHIVE"
+    assert catalogue.get_image(services.catalogue, again.id).sources[0].storage_class == "DEEP_ARCHIVE"
 
 
-def test_zarr_with_archived_chunks_imports_from_its_metadata(tmp_path, s3, bucket, import_urls_sync, restore):
+def test_zarr_with_archived_chunks_imports_from_its_metadata(tmp_path, s3, bucket, import_urls_sync, restore,
+                                                             services):
     data = smooth_array((1, 1, 128, 128), seed=6)
     write_ome_zarr_v04(tmp_path / "z.zarr", data, chunks=(1, 1, 64, 64))
     is_metadata = lambda key: key.rsplit("/", 1)[-1].startswith(".z")  # noqa: E731
@@ -130,7 +136,7 @@ def test_zarr_with_archived_chunks_imports_from_its_metadata(tmp_path, s3, bucke
     (result,) = import_urls_sync([url])
     assert result.status == "imported" and result.id is not None  # registered from readable metadata
     assert "GLACIER" in (result.error or "")  # ... but nothing could be rendered from its pixels yet
-    record = catalogue.get_image(result.id)
+    record = catalogue.get_image(services.catalogue, result.id)
     assert {s.storage_class for s in record.sources} == {"STANDARD"}
     code, out = restore("--status", str(result.id), "--json")
     (row,) = json.loads(out)
@@ -138,7 +144,7 @@ def test_zarr_with_archived_chunks_imports_from_its_metadata(tmp_path, s3, bucke
     assert set(row["objects"].values()) == {"needed"} and all(not is_metadata(u) for u in row["objects"])
     code, out = restore(str(result.id), "--json")
     assert code == 0 and json.loads(out)[0]["state"] == "requested"
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(services)) as client:
         response = client.get(f"/webgateway/render_image_region/{result.id}/0/0/?tile=0,0,0")
         assert response.status_code == 200, response.text
 
@@ -148,8 +154,7 @@ def test_restore_refuses_unknown_targets_and_read_only_mode(restore, monkeypatch
     assert code == 1 and "image 999 not found" in out
     code, out = restore("gs://bucket/x.tif")
     assert code == 1 and "s3://" in out
-    monkeypatch.setenv("STRATASCOPE_READ_ONLY", "1")
-    state.reset()
+    monkeypatch.setenv("STRATASCOPE_READ_ONLY", "1")  # each invocation builds its services from the env
     code, out = restore("s3://bucket/x.tif")
     assert code == 1 and "read-only" in out
 
@@ -171,14 +176,12 @@ def test_restore_header_and_http_mapping():
     assert json.loads(running.body) == {"message": "s3://b/k is archived", "restore": "in progress"}
 
 
-def test_archived_reads_fail_fast_not_hang(archived_tiff):
+def test_archived_reads_fail_fast_not_hang(archived_tiff, services):
     import asyncio
     import time
 
-    from stratascope.pixels import get_reader
-
-    record = catalogue.get_image(archived_tiff)
+    record = catalogue.get_image(services.catalogue, archived_tiff)
     started = time.monotonic()
     with pytest.raises(ArchivedObject) as caught:
-        asyncio.run(get_reader().read_region(record, 0, c=0, y=(0, 10), x=(0, 10)))
+        asyncio.run(services.reader.read_region(record, 0, c=0, y=(0, 10), x=(0, 10)))
     assert time.monotonic() - started < 5 and caught.value.url.endswith("/lab/cold.tif")

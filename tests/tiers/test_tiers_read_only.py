@@ -20,9 +20,8 @@ import tifffile
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from stratascope import catalogue, state
+from stratascope import catalogue
 from stratascope.api.app import create_app
-from stratascope.catalogue.db import get_engine
 from support.moto_server import MotoServer, boto3_client, upload_tree
 from support.samples import smooth_array, write_ome_zarr_v04
 
@@ -30,7 +29,9 @@ WRITES = ("insert", "update", "delete", "create", "drop", "alter", "replace")
 
 
 @contextmanager
-def read_only_mount(source, target):
+def read_only_mount(source, target, close_first=()):
+    """`source` bind-mounted read-only at `target`; the services in `close_first` (a list that
+    may be filled inside the block) are closed before the unmount."""
     target.mkdir()
     done = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True)
     if done.returncode != 0:
@@ -39,7 +40,8 @@ def read_only_mount(source, target):
         subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True, capture_output=True)
         yield target
     finally:
-        state.reset()  # close every connection into the mount first
+        for services in close_first:  # close every connection into the mount first
+            services.close()
         if subprocess.run(["umount", str(target)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(target)], check=True)  # detach even if still busy
 
@@ -57,30 +59,33 @@ def urls_for(image_id: int) -> list[str]:
     ]
 
 
-def test_sqlite_catalogue_on_a_read_only_mount(tmp_path, monkeypatch, import_urls_sync):
+def test_sqlite_catalogue_on_a_read_only_mount(tmp_path, monkeypatch, import_urls_sync, make_services):
     db_dir = tmp_path / "db"
     monkeypatch.setenv("STRATASCOPE_DATABASE_URL", f"sqlite:///{db_dir / 'catalogue.sqlite'}")
-    state.reset()
+    importer = make_services()
     write_ome_zarr_v04(tmp_path / "img.zarr", smooth_array((2, 3, 200, 300)), chunks=(1, 1, 64, 64))
-    (result,) = import_urls_sync([str(tmp_path / "img.zarr")])
+    (result,) = import_urls_sync([str(tmp_path / "img.zarr")], importer)
     assert result.status == "imported"
-    state.reset()  # the importer exits
-    with read_only_mount(db_dir, tmp_path / "ro") as mounted:
+    importer.close()  # the importer exits
+    opened: list = []
+    with read_only_mount(db_dir, tmp_path / "ro", close_first=opened) as mounted:
         monkeypatch.setenv("STRATASCOPE_DATABASE_URL", f"sqlite:///{mounted / 'catalogue.sqlite'}")
         monkeypatch.setenv("STRATASCOPE_READ_ONLY", "1")
-        state.reset()
+        server = make_services()
+        opened.append(server)
+        assert server.read_only
         statements: list[str] = []
-        event.listen(get_engine(), "before_cursor_execute",
+        event.listen(server.catalogue.engine, "before_cursor_execute",
                      lambda conn, cursor, sql, params, context, many: statements.append(sql))
-        with TestClient(create_app()) as client:
+        with TestClient(create_app(server)) as client:
             for url in urls_for(result.id):
                 response = client.get(url)
                 assert response.status_code == 200, (url, response.text)
         assert statements, "the listener saw no SQL at all"
         assert not [s for s in statements if s.lstrip().lower().startswith(WRITES)]
         with pytest.raises(catalogue.ReadOnlyCatalogue):
-            catalogue.set_image_status(result.id, "missing")
-        with get_engine().connect() as connection:  # the database itself refuses, too
+            catalogue.set_image_status(server.catalogue, result.id, "missing")
+        with server.catalogue.engine.connect() as connection:  # the database itself refuses, too
             with pytest.raises(Exception, match="readonly|read-only"):
                 connection.exec_driver_sql("UPDATE images SET name = 'x'")
         assert sorted(p.name for p in mounted.iterdir()) == ["catalogue.sqlite"]  # no -wal / -shm created
@@ -104,10 +109,9 @@ def recording_moto(tmp_path, monkeypatch):
     server = MotoServer().start(tmp_path / "moto.log")
     for key, value in server.aws_env().items():
         monkeypatch.setenv(key, value)
-    state.reset()  # stores and clients are built for the new endpoint
+    # list it before the test's services: they are built for this endpoint
     yield server
     server.stop()
-    state.reset()
 
 
 def _recorder(server, action: str) -> None:
@@ -125,7 +129,8 @@ def _entries(text: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("cache_on_s3", [False, True], ids=["cache-folder", "cache-bucket"])
-def test_source_store_is_never_written(recording_moto, tmp_path, monkeypatch, import_urls_sync, cache_on_s3):
+def test_source_store_is_never_written(recording_moto, tmp_path, monkeypatch, import_urls_sync, cache_on_s3,
+                                       services, make_services):
     s3 = boto3_client(recording_moto.endpoint)
     s3.create_bucket(Bucket="source")
     write_ome_zarr_v04(tmp_path / "z.zarr", smooth_array((2, 2, 150, 220), seed=7), chunks=(1, 1, 64, 64))
@@ -135,17 +140,18 @@ def test_source_store_is_never_written(recording_moto, tmp_path, monkeypatch, im
     if cache_on_s3:
         s3.create_bucket(Bucket="fastcache")
         monkeypatch.setenv("STRATASCOPE_CACHE_URL", "s3://fastcache/tier/")
-        state.reset()
+        services = make_services()
     _recorder(recording_moto, "reset-recording")
     _recorder(recording_moto, "start-recording")
 
-    results = import_urls_sync(["s3://source/lab/"])
+    results = import_urls_sync(["s3://source/lab/"], services)
     assert sorted(r.status for r in results) == ["imported", "imported"], results
     assert all(r.error is None for r in results), results
     for read_only in (False, True):
         monkeypatch.setenv("STRATASCOPE_READ_ONLY", "1" if read_only else "0")
-        state.reset()
-        with TestClient(create_app()) as client:
+        server = make_services()
+        assert server.read_only == read_only
+        with TestClient(create_app(server)) as client:
             for result in results:
                 for url in urls_for(result.id) + [f"/webgateway/render_image_region/{result.id}/0/0/?tile=0,0,0"]:
                     response = client.get(url)

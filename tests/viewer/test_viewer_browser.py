@@ -45,14 +45,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(stratascope_home):
-    """uvicorn serving create_app() on a free loopback port, in a thread of this process."""
+def live_server(services):
+    """uvicorn serving create_app(services) on a free loopback port, in a thread of this process."""
     import uvicorn
 
     from stratascope.api.app import create_app
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

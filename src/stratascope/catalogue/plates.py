@@ -276,7 +276,7 @@ def plate_grid(db: Catalogue, plate_id: int, field_index: int, *, acquisition: i
 
     With `acquisition`, only that acquisition's samples count and `field_index` is relative to
     each well's first sample of it (omero-web's acqid filter)."""
-    plate = get_plate(plate_id, viewer=viewer)
+    plate = get_plate(db, plate_id, viewer=viewer)
     query = (select(Well.row, Well.column, Well.id, Image.id, Image.name, Image.description,
                     Image.acquisition_date, Image.imported_at, Image.size_x, Image.size_y, WellSample.field_index)
              .join(WellSample, WellSample.well_id == Well.id).join(Image, Image.id == WellSample.image_id)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
+
+try:  # typer >= 0.2x runs commands in its own vendored click: its context is the one that is current
+    from typer._click.globals import get_current_context
+except ImportError:  # older typer runs them in click itself
+    from click import get_current_context
 
 from ..services import Services, build_services
 
@@ -27,7 +31,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def services() -> Services:
     """This command's services: built once per invocation by its root context, closed when it ends."""
-    root = click.get_current_context().find_root()
+    root = get_current_context().find_root()
     if not isinstance(root.obj, Services):
         root.obj = build_services()
         root.call_on_close(root.obj.close)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ..storage import InvalidURL, Location, ObjectInfo, parse_url
+from ..storage.boto import boto3_client
 from . import basics, performance, s3facts
 from .model import PASS, WARN, CheckItem
 from .write_probe import WriteProbe, untested_consistency
@@ -33,7 +34,7 @@ async def check(store_url: str, write_probe: str | None = None) -> list[CheckIte
     items.append(basics.listing(objects))
     items.append(await basics.delimiter(location, objects))
 
-    client = s3facts.boto3_client(location) if location.scheme == "s3" else None
+    client = boto3_client(location) if location.scheme == "s3" else None
     probe = WriteProbe(write_probe) if write_probe else None
     try:
         if probe is not None:
@@ -58,7 +59,7 @@ async def check(store_url: str, write_probe: str | None = None) -> list[CheckIte
         items.append(await s3facts.versioning(location, client, head_info))
         classes, archived = await s3facts.storage_classes(location, client)
         items.append(classes)
-        probe_client = s3facts.boto3_client(probe.root) if probe is not None and probe.root.scheme == "s3" else None
+        probe_client = boto3_client(probe.root) if probe is not None and probe.root.scheme == "s3" else None
         items.append(await s3facts.restore(location, probe_client or client, archived,
                                            probe.restore_target if probe is not None else None))
 
@@ -73,7 +74,7 @@ async def check(store_url: str, write_probe: str | None = None) -> list[CheckIte
         items.extend(performance.estimates(lat))
     finally:
         if probe is not None:
-            cleanup_client = s3facts.boto3_client(probe.root) if probe.root.scheme == "s3" else None
+            cleanup_client = boto3_client(probe.root) if probe.root.scheme == "s3" else None
             left = await probe.cleanup(cleanup_client)
             items.append(_cleanup_item(probe, left))
     return items

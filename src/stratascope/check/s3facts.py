@@ -8,45 +8,12 @@ from what HEAD returns (a version id means the store keeps versions).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 
-from ..config import get_settings
 from ..storage import Location, ObjectInfo
+from ..storage.archive import ARCHIVE_CLASSES
+from ..storage.boto import error_code
 from .model import FAIL, PASS, WARN, CheckItem, short_error
-
-ARCHIVE_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
-_ALIASES = {
-    "endpoint_url": ("aws_endpoint", "endpoint", "aws_endpoint_url", "endpoint_url"),
-    "region_name": ("aws_region", "region"),
-    "aws_access_key_id": ("aws_access_key_id", "access_key_id"),
-    "aws_secret_access_key": ("aws_secret_access_key", "secret_access_key"),
-    "aws_session_token": ("aws_session_token", "session_token", "token"),
-}
-
-
-def boto3_client(location: Location):
-    """A boto3 S3 client for the bucket, or None when boto3 is not installed."""
-    try:
-        import boto3
-    except ImportError:
-        return None
-    table = {k.lower(): v for k, v in get_settings().stores.get(location.root, {}).items()}
-    env = {
-        "endpoint_url": os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT"),
-        "region_name": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-    }
-    kwargs = {k: v for k, v in env.items() if v}
-    for name, keys in _ALIASES.items():
-        for key in keys:
-            if table.get(key):
-                kwargs[name] = str(table[key])
-    return boto3.client("s3", **kwargs)  # keys: AWS_* env / profile, as boto3 resolves them
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", type(exc).__name__))
 
 
 async def versioning(location: Location, client, head: ObjectInfo | None) -> CheckItem:
@@ -64,7 +31,7 @@ async def versioning(location: Location, client, head: ObjectInfo | None) -> Che
                 return CheckItem("versioning", title, PASS, "bucket versioning Enabled", pinned)
             return CheckItem("versioning", title, WARN, f"bucket versioning {status}", unpinned)
         except Exception as exc:  # noqa: BLE001 - e.g. AccessDenied: fall back to HEAD
-            note = f" (GetBucketVersioning: {_error_code(exc)})"
+            note = f" (GetBucketVersioning: {error_code(exc)})"
     else:
         note = " (boto3 not installed)" if location.scheme == "s3" else ""
     if head is not None and head.version:
@@ -113,7 +80,7 @@ async def restore(location: Location, client, archived: list[str], probe_key: tu
             await asyncio.to_thread(client.restore_object, Bucket=bucket, Key=key, RestoreRequest={"Days": 1})
             code = "accepted"
         except Exception as exc:  # noqa: BLE001 - the error code is the answer
-            code = _error_code(exc)
+            code = error_code(exc)
         if code in {"InvalidObjectState", "accepted"}:
             return CheckItem("restore", title, PASS, f"RestoreObject on a STANDARD probe object: {code}",
                              "The RestoreObject API is implemented: stratascope can request restores.")
@@ -124,7 +91,7 @@ async def restore(location: Location, client, archived: list[str], probe_key: tu
             head = await asyncio.to_thread(client.head_object, Bucket=location.bucket, Key=archived[0])
             state = head.get("Restore") or "no restore requested"
         except Exception as exc:  # noqa: BLE001
-            state = _error_code(exc)
+            state = error_code(exc)
         return CheckItem("restore", title, WARN, f"{archived[0]}: {state} (RestoreObject not exercised: read-only)",
                          "Run with --write-probe to test that restore requests are accepted.")
     return CheckItem("restore", title, WARN, "untested (read-only, no archived objects)",

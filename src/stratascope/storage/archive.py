@@ -13,15 +13,14 @@ either stay readable (GCS Archive) or fail reads, which surface as a normal stor
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
 from dataclasses import dataclass
 
 from .. import state
-from ..config import get_settings
 from .accounting import SOURCE_REQUESTS
+from .boto import boto3_client, error_code
 from .errors import ArchivedObject, StorageError
 from .urls import Location, parse_url
 
@@ -31,13 +30,6 @@ ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 STATE_TTL = 60.0
 _RESTORE_HEADER = re.compile(r'ongoing-request\s*=\s*"(?P<ongoing>true|false)"(?:.*?expiry-date\s*=\s*"(?P<expiry>[^"]+)")?',
                              re.I)
-_CONFIG_KEYS = {
-    "endpoint_url": ("aws_endpoint", "endpoint", "aws_endpoint_url", "endpoint_url"),
-    "region_name": ("aws_region", "region"),
-    "aws_access_key_id": ("aws_access_key_id", "access_key_id"),
-    "aws_secret_access_key": ("aws_secret_access_key", "secret_access_key"),
-    "aws_session_token": ("aws_session_token", "session_token", "token"),
-}
 
 _lock = threading.Lock()
 _clients: dict[str, object] = {}
@@ -61,16 +53,9 @@ def s3_client(location: Location):
     with _lock:
         client = _clients.get(location.root)
         if client is None:
-            import boto3
-
-            table = {k.lower(): v for k, v in get_settings().stores.get(location.root, {}).items()}
-            kwargs = {"endpoint_url": os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT"),
-                      "region_name": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")}
-            for name, keys in _CONFIG_KEYS.items():
-                for key in keys:
-                    if table.get(key):
-                        kwargs[name] = str(table[key])
-            client = boto3.client("s3", **{k: v for k, v in kwargs.items() if v})
+            client = boto3_client(location)
+            if client is None:
+                raise StorageError("boto3 is not installed: S3 storage classes and restores need it")
             _clients[location.root] = client
         return client
 
@@ -88,10 +73,6 @@ def parse_restore_header(value: str | None) -> tuple[bool | None, str | None]:
     if not match:
         return None, None
     return match["ongoing"].lower() == "true", match["expiry"]
-
-
-def _error_code(exc: Exception) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", type(exc).__name__))
 
 
 def state_from_head(url: str, head: dict) -> ArchiveState:
@@ -113,7 +94,7 @@ def head_state(url: str) -> ArchiveState:
     try:
         head = s3_client(location).head_object(Bucket=location.bucket, Key=location.key)
     except Exception as exc:
-        raise StorageError(f"cannot read the storage class of {location.url}: {_error_code(exc)}") from exc
+        raise StorageError(f"cannot read the storage class of {location.url}: {error_code(exc)}") from exc
     finally:
         SOURCE_REQUESTS.record("head")
     found = state_from_head(location.url, head)
@@ -163,7 +144,7 @@ def request_restore(url: str, days: int, tier: str = "Standard") -> str:
             RestoreRequest={"Days": int(days), "GlacierJobParameters": {"Tier": tier}},
         )
     except Exception as exc:
-        code = _error_code(exc)
+        code = error_code(exc)
         if code == "RestoreAlreadyInProgress":
             return "in progress"
         if code == "InvalidObjectState":  # S3's answer for an object that is not archived
@@ -190,10 +171,9 @@ async def explain(exc: ArchivedObject) -> ArchivedObject:
 
 def archived_error(url: str, storage_class: str | None) -> ArchivedObject:
     what = f"the {storage_class} storage class" if storage_class else "an archive storage class"
-    exc = ArchivedObject(f"{url} is in {what} and must be restored before its full-resolution pixels can be read "
-                         f"(an administrator runs `stratascope restore`); thumbnails and overviews stay available")
-    exc.url = url
-    return exc
+    return ArchivedObject(f"{url} is in {what} and must be restored before its full-resolution pixels can be read "
+                          f"(an administrator runs `stratascope restore`); thumbnails and overviews stay available",
+                          url=url)
 
 
 def storage_classes(urls: list[str], root_url: str, *, max_heads: int = 64) -> dict[str, str]:

@@ -60,7 +60,7 @@ def _translate(exc: Exception, url: str) -> StorageError:
     message = display.splitlines()[0] if display else type(exc).__name__
     if isinstance(exc, (obx.NotFoundError, FileNotFoundError)):  # obstore raises FileNotFoundError
         return ObjectNotFound(f"not found: {url}")
-    if isinstance(exc, (obx.PermissionDeniedError, obx.UnauthenticatedError, PermissionError)):
+    if isinstance(exc, (obx.PermissionDeniedError, obx.UnauthenticatedError)):
         code = _S3_CODE.search(display)
         if code and code.group(1) == "InvalidObjectState":
             from .archive import archived_error

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from stratascope.render.errors import RenderParamError
 from stratascope.render.luts import canonical_lut_name
 
 FAMILIES = ("linear", "polynomial", "exponential", "logarithmic")
@@ -25,10 +26,6 @@ MAX_COEFFICIENT = 100.0
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _FORMAT_ALIASES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png", "tif": "tif", "tiff": "tif"}
-
-
-class RenderParamError(ValueError):
-    """A rendering query parameter is malformed or out of range (maps to HTTP 400)."""
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
+from ..auth.web import AuthMiddleware
+from ..auth.web import router as auth_router
+from . import errors, metrics, webgateway
 
 #: compressed formats: gzipping them again costs CPU on the tile path and saves nothing
 ALREADY_COMPRESSED = ("image/jpeg", "image/png", "image/webp", "image/tiff", "application/zip")
-from ..auth.web import AuthMiddleware
-from . import errors, metrics
 
 
 def create_app() -> FastAPI:
@@ -40,11 +41,7 @@ def create_app() -> FastAPI:
 
 
 def _routers():
-    from ..auth import web as auth_web
-    from . import metrics as metrics_module
-    from . import webgateway
-
-    routers = [webgateway.router, metrics_module.router, auth_web.router]
+    routers = [webgateway.router, metrics.router, auth_router]
     for name in ("json_api", "json_plates", "plates", "iiif", "zarr_http", "viewer"):
         module = _optional(name)
         if module is not None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -16,6 +15,7 @@ from fastapi.responses import JSONResponse
 from ..auth.web import viewer_of
 from ..render import pipeline
 from ..render.encode import encode
+from ..render.pipeline import MAX_TILE, tile_size
 from .errors import ApiError, BadParameter
 from .http_cache import cache_headers, make_etag, not_modified, request_key
 from .lookup import load_image
@@ -27,7 +27,6 @@ ImageId = Annotated[int, Path(ge=1, le=2**62)]
 Plane = Annotated[int, Path(ge=0, le=2**31)]
 Size = Annotated[int, Path(ge=1, le=1024)]
 MEDIA = {"jpeg": "image/jpeg", "png": "image/png", "tif": "image/tiff"}
-MAX_TILE = 1024
 
 
 def _ints(text: str, what: str, count: tuple[int, ...]) -> list[int]:
@@ -67,14 +66,6 @@ async def img_data(request: Request, image_id: ImageId, key: str | None = None):
             data = data.get(part, {}) if isinstance(data, dict) else {}
         data = None if data == {} else data
     return JSONResponse(data)
-
-
-def tile_size(image) -> tuple[int, int]:
-    """Chunk-aligned tiles: the level-0 chunk size when sensible, else 512."""
-    cy, cx = image.levels[0].chunks[3], image.levels[0].chunks[4]
-    w = cx if 64 <= cx <= MAX_TILE else 512
-    h = cy if 64 <= cy <= MAX_TILE else 512
-    return w, h
 
 
 @router.get("/render_image_region/{image_id}/{z}/{t}/", summary="Render a tile or region as JPEG")
@@ -187,15 +178,13 @@ async def get_thumbnails(request: Request, w: Size | None = None,
 
 @router.get("/render_split_channel/{image_id}/{z}/{t}/", summary="Channels side by side, plus the merge")
 async def render_split_channel(request: Request, image_id: ImageId, z: Plane, t: Plane):
-    from .split import render_split
-
     image = await load_image(image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     etag = make_etag(image.cache_tag, request_key(request))
     if (cached := not_modified(request, etag)) is not None:
         return cached
     _check_plane(image, *((t, z) if settings.invert_axis else (z, t)))
-    rgb = await render_split(image, settings, z=z, t=t)
+    rgb = await pipeline.render_split(image, settings, z=z, t=t)
     return _image_response(request, rgb, settings, etag)
 
 
@@ -226,6 +215,3 @@ async def archived_files_download(request: Request, image_id: ImageId):
     image = await load_image(image_id, viewer_of(request))
     return await download_sources(image)
 
-
-def json_dumps(value) -> str:
-    return json.dumps(value)

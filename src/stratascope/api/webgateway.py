@@ -13,9 +13,12 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..auth.web import viewer_of
+from ..catalogue.plates import image_placement
 from ..render import pipeline
 from ..render.encode import encode
+from ..render.histogram import histogram
 from ..render.pipeline import MAX_TILE, tile_size
+from .download import download_sources
 from .errors import ApiError, BadParameter
 from .http_cache import cache_headers, make_etag, not_modified, request_key
 from .lookup import load_image
@@ -57,8 +60,6 @@ def _image_response(request: Request, rgb, settings, etag: str) -> Response:
 @router.get("/imgData/{image_id}/", summary="Image metadata (omero-web imageMarshal)")
 @router.get("/imgData/{image_id}/{key}/", summary="One dotted key of imgData")
 async def img_data(request: Request, image_id: ImageId, key: str | None = None):
-    from ..catalogue.plates import image_placement
-
     image = await load_image(image_id, viewer_of(request))
     data = image_marshal(image, await asyncio.to_thread(image_placement, image_id))
     if key is not None:
@@ -193,7 +194,6 @@ async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, 
                          theZ: Annotated[int, Query(ge=0)] = 0, theT: Annotated[int, Query(ge=0)] = 0,  # noqa: N803
                          bins: Annotated[int, Query(ge=1, le=65536)] = 256):
     from ..pixels import get_reader
-    from ..render.histogram import histogram
 
     image = await load_image(image_id, viewer_of(request))
     _check_plane(image, theZ, theT)
@@ -210,8 +210,6 @@ async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, 
 
 @router.get("/archived_files/download/{image_id}/", summary="Download the original source object(s)")
 async def archived_files_download(request: Request, image_id: ImageId):
-    from .download import download_sources
-
     image = await load_image(image_id, viewer_of(request))
     return await download_sources(image)
 

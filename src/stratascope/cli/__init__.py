@@ -7,27 +7,16 @@ import sys
 
 import typer
 
-app = typer.Typer(
-    name="stratascope",
-    help="An image server for microscopy that reads pixels straight from object storage.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from . import (
+    images,  # noqa: F401  (its commands register on app when imported)
+    optional_commands,
 )
+from .root import app, fail
 
-
-def fail(message: str, code: int = 1) -> None:
-    """Print one clear line to stderr and exit (1 = failure, 2 = usage error)."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+__all__ = ["app", "fail", "main"]
 
 
 def _register() -> None:
-    from . import (
-        images,  # noqa: F401  (registers commands)
-        optional_commands,
-    )
-
     optional_commands.register(app)
 
 

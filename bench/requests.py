@@ -80,7 +80,7 @@ def main() -> None:
             client = boto3_client(server.endpoint)
             client.create_bucket(Bucket="bench")
             samples = write_samples(tmp)
-            for name, path in samples.items():
+            for path in samples.values():
                 upload_tree(client, path, "bench", path.name)
             with DelayProxy("127.0.0.1", server.port, delay_ms=args.rtt_ms / 2) as proxy:
                 os.environ.update(server.aws_env())

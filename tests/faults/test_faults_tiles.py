@@ -21,6 +21,7 @@ from stratascope.cachetier import get_cache
 from stratascope.pixels import PixelReader
 from stratascope.pixels.fetch import CachedFetch
 from stratascope.pixels.reader import make_codec
+from stratascope.render.pipeline import tile_size
 from support.moto_server import free_port
 from support.proxy import DelayProxy
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
@@ -54,7 +55,6 @@ def imported(request, tmp_path, upload, import_urls_sync):
 
 
 def _tile_urls(image_id: int) -> list[str]:
-    from stratascope.api.webgateway import tile_size
 
     image = catalogue.get_image(image_id)
     w, h = tile_size(image)

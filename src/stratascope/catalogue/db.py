@@ -59,9 +59,14 @@ def _build_engine(url: str, read_only: bool) -> Engine:
     return engine
 
 
+#: alembic's commands install process-global proxies (alembic.context, alembic.op) while they
+#: run: one migration at a time per process (threads each building their own services race there)
+_MIGRATE_LOCK = threading.Lock()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (no-op when current)."""
-    with engine.begin() as connection:
+    with _MIGRATE_LOCK, engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "head")
 
 

@@ -151,7 +151,7 @@ def parse_color(text: str) -> tuple[str, int]:
     if text.lower().endswith(".lut"):
         name = canonical_lut_name(text)
         if name is None:
-            raise RenderParamError(f"unknown lookup table {text!r} (see /webgateway/luts/)")
+            raise RenderParamError(f"unknown lookup table {text!r}")
         return name, 255
     if len(text) not in (3, 4, 6, 8) or not _HEX.fullmatch(text):
         raise RenderParamError(f"bad colour {text!r}: expected hex RGB, RGBA, RRGGBB, RRGGBBAA or NAME.lut")

@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 # uv from PATH, else installed into the user's Python with pip (PyPI is reachable).
 UV = $(shell command -v uv 2>/dev/null || echo "python$(PYTHON_VERSION) -m uv")
 
-.PHONY: help venv uv system-deps node-deps test test-fast demo lint fix bench clean distclean
+.PHONY: help venv uv system-deps node-deps check test test-fast demo lint fix bench clean distclean
 
 help:
 	@echo "make venv         .venv from uv.lock (uv sync --frozen)"
-	@echo "make test         venv + Debian packages + npm deps + full test suite (what CI runs)"
+	@echo "make test         venv + Debian packages + npm deps + make check + full test suite (what CI runs)"
 	@echo "make test-fast    the test suite only, no installs (PYTEST_ARGS=... to narrow it)"
 	@echo "make demo         run the demo (python -m stratascope.demo)"
+	@echo "make check        ruff and the import-linter contracts (layers, in pyproject.toml)"
 	@echo "make lint         ruff check;  make fix: ruff check --fix"
 	@echo "make bench        the benchmarks in bench/ (quick settings), tables in bench/results/"
 	@echo "make clean        caches and test artifacts;  make distclean: also .venv and node_modules"
@@ -31,7 +32,11 @@ system-deps:
 node-deps:
 	scripts/install-node-deps.sh
 
-test: venv system-deps node-deps
+# Static checks, before any test runs. A type checker joins them later (issue 10).
+check: lint
+	$(VENV)/bin/lint-imports
+
+test: venv system-deps node-deps check
 	scripts/run-tests.sh $(PYTEST_ARGS)
 
 test-fast:

@@ -87,8 +87,10 @@ def write_zarr_v05_sharded(path: Path) -> None:
         "axes": [{"name": "c", "type": "channel"}, {"name": "y", "type": "space", "unit": "micrometer"},
                  {"name": "x", "type": "space", "unit": "micrometer"}],
         "datasets": datasets}],
-        "omero": {"channels": [{"label": "Actin", "color": "FF00FF", "window": {"start": 100, "end": 3000, "min": 0, "max": 65535}, "active": True},
-                               {"label": "Tubulin", "color": "00FFFF", "window": {"start": 100, "end": 3000, "min": 0, "max": 65535}, "active": True}]}}
+        "omero": {"channels": [
+            {"label": label, "color": color, "window": {"start": 100, "end": 3000, "min": 0, "max": 65535}, "active": True}
+            for label, color in (("Actin", "FF00FF"), ("Tubulin", "00FFFF"))
+        ]}}
 
 
 def build(bucket: Path) -> list[Path]:

@@ -9,7 +9,7 @@ import pytest
 
 from stratascope.cachetier import LazyCache
 from stratascope.pixels.fetch import CachedFetch, SourceFetch
-from stratascope.storage import SOURCE_REQUESTS, IntegrityError
+from stratascope.storage import SOURCE_REQUESTS, ObjectChanged
 
 BODY = random.Random(3).randbytes(10_000)
 
@@ -80,7 +80,7 @@ def test_versions_and_ranges_are_distinct_entries(source_url, tier, through):
 
 def test_a_range_past_the_end_is_an_error_and_not_cached(source_url, tier, through):
     fetch = through()
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ObjectChanged):
         asyncio.run(fetch(source_url, 9_000, 11_000, None))
     assert not tier.contains(CachedFetch.key(source_url, 9_000, 11_000, None))
     assert tier.stats()["entries"] == 0

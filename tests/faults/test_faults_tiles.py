@@ -20,6 +20,7 @@ import pytest
 from stratascope import catalogue
 from stratascope.pixels import CodecFactory, PixelReader, SourceFetch
 from stratascope.pixels.fetch import CachedFetch
+from stratascope.render.pipeline import tile_size
 from stratascope.storage import RetryPolicy
 from support.moto_server import free_port
 from support.proxy import DelayProxy
@@ -60,7 +61,6 @@ def imported(request, tmp_path, upload, import_urls_sync, services):
 
 
 def _tile_urls(services, image_id: int) -> list[str]:
-    from stratascope.api.webgateway import tile_size
 
     image = catalogue.get_image(services.catalogue, image_id)
     w, h = tile_size(image)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from stratascope import catalogue, integrity
-from stratascope.storage import IntegrityError, ObjectNotFound
+from stratascope.storage import ObjectChanged, ObjectNotFound
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 REGION = "region=0,0,128,128&c=1|0:4000$FFFFFF&m=g&format=png"
@@ -103,7 +103,7 @@ def test_shorter_overwrite_in_plain_bucket_is_an_integrity_error_never_garbage(
     upload(small, "a.ome.tif")
 
     services.forget_memory()
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ObjectChanged):
         _read(services, image_id)
     response = client.get(f"/webgateway/render_image_region/{image_id}/0/0/?{REGION}")
     assert response.status_code == 409

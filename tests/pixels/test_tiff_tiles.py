@@ -12,7 +12,7 @@ import tifffile
 
 from stratascope.formats.tiff import read_tiff
 from stratascope.pixels.tiff_tiles import TiffChunkCodec
-from stratascope.storage import SOURCE_REQUESTS, IntegrityError
+from stratascope.storage import SOURCE_REQUESTS, ObjectChanged
 
 #: the test's services' SourceReader (set per test by `_source`)
 SOURCE = None
@@ -269,7 +269,7 @@ def test_length_mismatch_is_an_integrity_error(tmp_path):
     codec = TiffChunkCodec(level)
     where = asyncio.run(codec.locate((0, 0, 0, 0, 0), fetch))
     data = asyncio.run(fetch(where.url, where.start, where.end, None))
-    with pytest.raises(IntegrityError, match="manifest says"):
+    with pytest.raises(ObjectChanged, match="manifest says"):
         codec.decode(data[:-1], (0, 0, 0, 0, 0))
     with pytest.raises(IndexError):
         codec._entry((0, 0, 0, 99, 0))

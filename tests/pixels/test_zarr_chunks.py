@@ -20,7 +20,7 @@ from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, GzipCodec, Sharding
 from stratascope.formats.model import AXES, FormatError
 from stratascope.formats.ome_zarr import read_ome_zarr
 from stratascope.pixels.zarr_chunks import LRUCache, ZarrChunkCodec
-from stratascope.storage import SOURCE_REQUESTS, IntegrityError, ObjectNotFound
+from stratascope.storage import SOURCE_REQUESTS, ObjectChanged, ObjectNotFound
 
 RNG = np.random.default_rng(42)
 
@@ -305,7 +305,7 @@ def test_crc_mismatches_are_integrity_errors(tmp_path):
     where = asyncio.run(codec.locate((0, 0, 0, 0, 0), fetch))
     data = bytearray(asyncio.run(fetch(where.url, None, None, None)))
     data[-1] ^= 0xFF
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ObjectChanged):
         codec.decode(bytes(data), (0, 0, 0, 0, 0))
 
     sharded = tmp_path / "sharded.zarr"
@@ -315,7 +315,7 @@ def test_crc_mismatches_are_integrity_errors(tmp_path):
     raw[-1] ^= 0xFF
     shard.write_bytes(bytes(raw))
     level = asyncio.run(read_ome_zarr(str(sharded), SOURCE))[0].levels[0]
-    with pytest.raises(IntegrityError, match="checksum"):
+    with pytest.raises(ObjectChanged, match="checksum"):
         asyncio.run(ZarrChunkCodec(level).locate((0, 0, 0, 0, 0), fetch))
 
 

@@ -177,8 +177,11 @@ def test_malformed_queries_raise_clear_errors(query, message):
         parse_render_query(query, DEFAULTS)
 
 
-def test_render_param_error_is_a_value_error():
-    assert issubclass(RenderParamError, ValueError)
+def test_render_param_error_is_the_render_layers_own_error():
+    from stratascope.render.errors import RenderError
+
+    # api/errors.py maps the render root to 400; a stray ValueError must stay a 500
+    assert issubclass(RenderParamError, RenderError) and not issubclass(RenderParamError, ValueError)
 
 
 def test_canonical_string_reflects_only_what_changes_the_output():

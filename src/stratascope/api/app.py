@@ -11,8 +11,9 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
 from ..services import Services, build_services
-from . import errors, metrics
+from . import errors, metrics, webgateway
 from .auth import AuthMiddleware
+from .auth import router as auth_router
 
 #: compressed formats: gzipping them again costs CPU on the tile path and saves nothing
 ALREADY_COMPRESSED = ("image/jpeg", "image/png", "image/webp", "image/tiff", "application/zip")
@@ -56,10 +57,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
 
 def _routers():
-    from . import auth, webgateway
-    from . import metrics as metrics_module
-
-    routers = [webgateway.router, metrics_module.router, auth.router]
+    routers = [webgateway.router, metrics.router, auth_router]
     for name in ("json_api", "json_plates", "plates", "iiif", "zarr_http", "viewer"):
         module = _optional(name)
         if module is not None:

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import Headers, MutableHeaders
 
 from ..auth import sessions
+from ..auth.errors import BadLoginRequest
 from ..auth.tokens import token_hash
 from ..catalogue import accounts as store
 from ..catalogue.principal import ANONYMOUS, Principal
@@ -110,18 +111,18 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 async def _credentials(request: Request) -> tuple[str, str]:
     body = await request.body()
     if len(body) > MAX_LOGIN_BODY:
-        raise ValueError("the login request is too large")
+        raise BadLoginRequest("the login request is too large")
     if "application/json" in request.headers.get("content-type", ""):
         try:
             data = json.loads(body or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise ValueError("the login body is not valid JSON") from None
+            raise BadLoginRequest("the login body is not valid JSON") from None
         data = data if isinstance(data, dict) else {}
     else:  # an HTML form (application/x-www-form-urlencoded)
         data = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
-        raise ValueError("username and password are required")
+        raise BadLoginRequest("username and password are required")
     return username, password
 
 

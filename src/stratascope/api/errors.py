@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import catalogue, pixels, storage
+from ..auth.errors import AuthError
 from ..formats.model import FormatError
+from ..render.errors import RenderError
 
 log = logging.getLogger(__name__)
 
@@ -28,32 +30,36 @@ class BadParameter(ApiError):
         super().__init__(400, message)
 
 
+#: Every layer's errors and their HTTP status: the nearest class in an error's MRO wins, so a
+#: subclass listed here overrides its root. Anything not listed (a ValueError, a bug) is a 500.
+STATUSES: dict[type[Exception], int] = {
+    catalogue.CatalogueError: 500,
+    catalogue.NotFound: 404,
+    catalogue.ReadOnlyCatalogue: 403,
+    pixels.PixelError: 500,
+    pixels.RegionOutOfRange: 400,
+    pixels.RegionTooLarge: 413,
+    RenderError: 400,  # only RenderParamError today: a malformed rendering query
+    AuthError: 400,  # only BadLoginRequest today (a wrong password is answered 401 in place)
+    FormatError: 422,
+    storage.StorageError: 502,  # InvalidURL, NotAllowed, and the store's own failures
+    storage.ObjectNotFound: 410,  # a recorded source object is gone
+    storage.ArchivedObject: 409,  # restore first (body and Retry-After say more)
+    storage.ObjectChanged: 409,  # bytes differ from what import recorded
+    storage.RangeNotSatisfiable: 409,  # a recorded range past the end: the object shrank
+    storage.AccessDenied: 502,  # our credentials or the bucket policy, not the client's
+    storage.StoreUnavailable: 502,
+    storage.StoreTimeout: 504,
+}
+
+
 def _status_for(exc: Exception) -> tuple[int, dict]:
     if isinstance(exc, ApiError):
         return exc.status, exc.headers
-    if isinstance(exc, catalogue.NotFound):
-        return 404, {}
-    if isinstance(exc, catalogue.ReadOnlyCatalogue):
-        return 403, {}
-    if isinstance(exc, pixels.RegionTooLarge):
-        return 413, {}
-    if isinstance(exc, (pixels.RegionOutOfRange, ValueError)):
-        return 400, {}
-    if isinstance(exc, storage.ArchivedObject):
-        return 409, {"Retry-After": "3600"} if exc.restore_in_progress else {}
-    if isinstance(exc, storage.ObjectNotFound):
-        return 410, {}
-    if isinstance(exc, storage.IntegrityError):
-        return 409, {}
-    if isinstance(exc, FormatError):
-        return 422, {}
-    if isinstance(exc, storage.StoreUnavailable):
-        # storage/source.py says "timed out" for timeouts only; obstore's retry messages
-        # always mention "retry_timeout", so a bare "timeout" would turn 503 storms into 504s
-        return 504 if "timed out" in str(exc).lower() else 502, {}
-    if isinstance(exc, storage.StorageError):
-        return 502, {}
-    return 500, {}
+    status = next((STATUSES[cls] for cls in type(exc).__mro__ if cls in STATUSES), 500)
+    if isinstance(exc, storage.ArchivedObject) and exc.restore_in_progress:
+        return status, {"Retry-After": "3600"}
+    return status, {}
 
 
 def error_response(exc: Exception) -> JSONResponse:
@@ -69,8 +75,7 @@ def error_response(exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    handled = (ApiError, catalogue.CatalogueError, pixels.PixelError, storage.StorageError, FormatError, ValueError)
-    for exc_type in handled:
+    for exc_type in (ApiError, *STATUSES):
         app.add_exception_handler(exc_type, lambda request, exc: error_response(exc))
 
     @app.exception_handler(storage.ArchivedObject)

@@ -100,9 +100,7 @@ def scale_factors(image: ImageRecord) -> list[int]:
 
 
 def info_document(image: ImageRecord, service: str, lim: Limits) -> dict:
-    from .webgateway import tile_size  # the same chunk-aligned tiles as the webgateway
-
-    tile_w, tile_h = tile_size(image)
+    tile_w, tile_h = pipeline.tile_size(image)  # the same chunk-aligned tiles as the webgateway
     sizes = sorted({(lv.shape[4], lv.shape[3]) for lv in image.levels
                     if lv.shape[4] * lv.shape[3] <= lim.max_area and max(lv.shape[3:]) <= MAX_SIDE})
     return {

@@ -2,8 +2,8 @@
 
 `parse_request` turns the four path segments (region, size, rotation, quality.format)
 into a `IiifRequest`; `resolve_region` / `resolve_size` turn it into pixel boxes for
-one image. Every malformed or impossible request raises `IiifParamError` (a
-ValueError, so the API answers 400), never anything else.
+one image. Every malformed or impossible request raises `IiifParamError`
+(iiif.py answers it with 400), never anything else.
 """
 
 from __future__ import annotations

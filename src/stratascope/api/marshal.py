@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..render import pipeline
+from ..render.compose import split_channel_layout
 from ..render.params import channel_defaults
 
 #: omero-web's getPixelRange: float and double report the int32 range.
@@ -50,8 +51,6 @@ def zoom_level_scaling(image) -> dict[str, float]:
 
 def image_marshal(image, placement=None) -> dict:
     """`placement`: the image's catalogue.records.ImagePlacement when it is a field of a plate."""
-    from .webgateway import tile_size
-
     pixel_range = _PIXEL_RANGE.get(pixels_type(image.dtype), [0, 255])
     defaults = channel_defaults(image.channels, pipeline.dtype_range(image))
     default_z, default_t = pipeline.default_z_t(image)
@@ -75,7 +74,7 @@ def image_marshal(image, placement=None) -> dict:
         })
     timestamp = (image.acquisition_date or image.imported_at).timestamp()
     tiled = len(image.levels) > 1 or image.size_x * image.size_y > pipeline.MAX_PLANE_PIXELS
-    w, h = tile_size(image)
+    w, h = pipeline.tile_size(image)
     rv = {
         "id": image.id,
         "meta": {
@@ -116,7 +115,6 @@ def image_marshal(image, placement=None) -> dict:
 
 
 def split_channel_dims(image) -> dict:
-    """omero-web's ImageWrapper.splitChannelDims: grid sizes for split views."""
-    from .split import split_dims
-
-    return split_dims(image.size_x, image.size_y, image.size_c)
+    """omero-py's ImageWrapper.splitChannelDims: canvas and grid of the greyscale and colour split views."""
+    return {"g": split_channel_layout(image.size_c, image.size_x, image.size_y, greyscale=True),
+            "c": split_channel_layout(image.size_c, image.size_x, image.size_y, greyscale=False)}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -16,9 +15,12 @@ from fastapi.responses import JSONResponse
 from ..catalogue.plates import image_placement
 from ..render import pipeline
 from ..render.encode import encode
+from ..render.histogram import histogram
+from ..render.pipeline import MAX_TILE, tile_size
 from ..render.thumbnails import THUMBNAIL_BATCH_LIMIT, thumbnail_jpeg
 from .auth import viewer_of
 from .deps import services_of
+from .download import download_sources
 from .errors import ApiError, BadParameter
 from .http_cache import cache_headers, make_etag, not_modified, request_key
 from .lookup import load_image
@@ -29,7 +31,6 @@ ImageId = Annotated[int, Path(ge=1, le=2**62)]
 Plane = Annotated[int, Path(ge=0, le=2**31)]
 Size = Annotated[int, Path(ge=1, le=1024)]
 MEDIA = {"jpeg": "image/jpeg", "png": "image/png", "tif": "image/tiff"}
-MAX_TILE = 1024
 
 
 def _ints(text: str, what: str, count: tuple[int, ...]) -> list[int]:
@@ -68,14 +69,6 @@ async def img_data(request: Request, image_id: ImageId, key: str | None = None):
             data = data.get(part, {}) if isinstance(data, dict) else {}
         data = None if data == {} else data
     return JSONResponse(data)
-
-
-def tile_size(image) -> tuple[int, int]:
-    """Chunk-aligned tiles: the level-0 chunk size when sensible, else 512."""
-    cy, cx = image.levels[0].chunks[3], image.levels[0].chunks[4]
-    w = cx if 64 <= cx <= MAX_TILE else 512
-    h = cy if 64 <= cy <= MAX_TILE else 512
-    return w, h
 
 
 @router.get("/render_image_region/{image_id}/{z}/{t}/", summary="Render a tile or region as JPEG")
@@ -191,15 +184,13 @@ async def get_thumbnails(request: Request, w: Size | None = None,
 
 @router.get("/render_split_channel/{image_id}/{z}/{t}/", summary="Channels side by side, plus the merge")
 async def render_split_channel(request: Request, image_id: ImageId, z: Plane, t: Plane):
-    from .split import render_split
-
     image = await load_image(services_of(request), image_id, viewer_of(request))
     settings = pipeline.settings_from_query(image, request.query_params)
     etag = make_etag(image.cache_tag, request_key(request))
     if (cached := not_modified(request, etag)) is not None:
         return cached
     _check_plane(image, *((t, z) if settings.invert_axis else (z, t)))
-    rgb = await render_split(services_of(request).reader, image, settings, z=z, t=t)
+    rgb = await pipeline.render_split(services_of(request).reader, image, settings, z=z, t=t)
     return _image_response(request, rgb, settings, etag)
 
 
@@ -207,7 +198,6 @@ async def render_split_channel(request: Request, image_id: ImageId, z: Plane, t:
 async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, Path(ge=0, le=2**31)],
                          theZ: Annotated[int, Query(ge=0)] = 0, theT: Annotated[int, Query(ge=0)] = 0,  # noqa: N803
                          bins: Annotated[int, Query(ge=1, le=65536)] = 256):
-    from ..render.histogram import histogram
 
     image = await load_image(services_of(request), image_id, viewer_of(request))
     _check_plane(image, theZ, theT)
@@ -224,11 +214,6 @@ async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, 
 
 @router.get("/archived_files/download/{image_id}/", summary="Download the original source object(s)")
 async def archived_files_download(request: Request, image_id: ImageId):
-    from .download import download_sources
-
     image = await load_image(services_of(request), image_id, viewer_of(request))
     return await download_sources(services_of(request).source, image)
 
-
-def json_dumps(value) -> str:
-    return json.dumps(value)

@@ -21,7 +21,8 @@ from .repository import (
 )
 
 __all__ = [
-    "Catalogue", "CatalogueError", "DatasetRecord", "ensure_dataset", "ImageRecord", "NotFound", "ProjectRecord", "ReadOnlyCatalogue",
+    "Catalogue", "CatalogueError", "DatasetRecord", "ensure_dataset", "ImageRecord", "NotFound", "ProjectRecord",
+    "ReadOnlyCatalogue",
     "get_dataset", "get_image", "get_project", "image_access", "image_ids_for_url", "images_named", "list_datasets",
     "list_images", "list_projects", "recorded_sources", "register_image", "set_channel_ranges", "set_image_status",
 ]

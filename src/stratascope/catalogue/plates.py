@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -17,6 +17,7 @@ from ..formats.model import PlateSpec
 from .db import Catalogue
 from .errors import NotFound
 from .models import Image, Plate, Screen, Well, WellSample, utcnow
+from .queries import ordering, plate_visible, restricted, screen_visible
 from .records import (
     ImagePlacement,
     PlateGridCell,
@@ -25,7 +26,7 @@ from .records import (
     WellRecord,
     WellSampleRecord,
 )
-from .repository import _ordering, _restricted, upsert_image
+from .repository import upsert_image
 
 if TYPE_CHECKING:
     from .principal import Principal
@@ -118,34 +119,6 @@ def _replace_wells(session: Session, plate: Plate, layout: dict, old_layout: dic
             session.delete(image)
 
 
-# -- access --------------------------------------------------------------------------------------
-
-def _screen_visible(viewer: Principal):
-    clause = Screen.public.is_(true())
-    if viewer.group_ids:
-        clause = clause | Screen.group_id.in_(sorted(viewer.group_ids))
-    return clause
-
-
-def _plate_visible(viewer: Principal):
-    return Plate.screen_id.is_(None) | Plate.screen_id.in_(select(Screen.id).where(_screen_visible(viewer)))
-
-
-def hidden_plate_image_ids(viewer: Principal):
-    """SELECT of image ids in plates `viewer` may not see (for the images' own visibility)."""
-    hidden = select(Plate.id).where(~_plate_visible(viewer))
-    return (select(WellSample.image_id).join(Well, Well.id == WellSample.well_id)
-            .where(Well.plate_id.in_(hidden)))
-
-
-def plate_image_access(session: Session, image_id: int) -> tuple[bool, int | None] | None:
-    """(public, group) of the screen holding the image's plate; None if it is in no screen."""
-    screen = session.scalar(select(Screen).join(Plate, Plate.screen_id == Screen.id)
-                            .join(Well, Well.plate_id == Plate.id).join(WellSample, WellSample.well_id == Well.id)
-                            .where(WellSample.image_id == image_id).limit(1))
-    return None if screen is None else (bool(screen.public), screen.group_id)
-
-
 # -- reads ---------------------------------------------------------------------------------------
 
 def list_screens(db: Catalogue, *, plate_id: int | None = None, offset: int = 0, limit: int | None = None, order: str = "id",
@@ -156,11 +129,11 @@ def list_screens(db: Catalogue, *, plate_id: int | None = None, offset: int = 0,
     filters = []
     if plate_id is not None:
         filters.append(Screen.id.in_(select(Plate.screen_id).where(Plate.id == plate_id)))
-    if _restricted(viewer):
-        filters.append(_screen_visible(viewer))
+    if restricted(viewer):
+        filters.append(screen_visible(viewer))
     for f in filters:
         query, count = query.where(f), count.where(f)
-    query = query.order_by(*_ordering(Screen, order)).offset(offset)
+    query = query.order_by(*ordering(Screen, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with db.session() as session:
@@ -170,8 +143,8 @@ def list_screens(db: Catalogue, *, plate_id: int | None = None, offset: int = 0,
 
 def get_screen(db: Catalogue, screen_id: int, *, viewer: Principal | None = None) -> ScreenRecord:
     query = select(Screen).where(Screen.id == screen_id)
-    if _restricted(viewer):
-        query = query.where(_screen_visible(viewer))
+    if restricted(viewer):
+        query = query.where(screen_visible(viewer))
     with db.session() as session:
         screen = session.scalar(query)
         if screen is None:
@@ -206,11 +179,11 @@ def list_plates(db: Catalogue, *, screen_id: int | None = None, well_id: int | N
         filters.append(Plate.id.in_(select(Well.plate_id).where(Well.id == well_id)))
     if orphaned:
         filters.append(Plate.screen_id.is_(None))
-    if _restricted(viewer):
-        filters.append(_plate_visible(viewer))
+    if restricted(viewer):
+        filters.append(plate_visible(viewer))
     for f in filters:
         query, count = query.where(f), count.where(f)
-    query = query.order_by(*_ordering(Plate, order)).offset(offset)
+    query = query.order_by(*ordering(Plate, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with db.session() as session:
@@ -219,8 +192,8 @@ def list_plates(db: Catalogue, *, screen_id: int | None = None, well_id: int | N
 
 def get_plate(db: Catalogue, plate_id: int, *, viewer: Principal | None = None) -> PlateRecord:
     query = select(Plate).where(Plate.id == plate_id).options(selectinload(Plate.screen))
-    if _restricted(viewer):
-        query = query.where(_plate_visible(viewer))
+    if restricted(viewer):
+        query = query.where(plate_visible(viewer))
     with db.session() as session:
         plate = session.scalar(query)
         if plate is None:
@@ -243,8 +216,8 @@ def list_wells(db: Catalogue, *, plate_id: int | None = None, field_index: int |
         filters.append(Well.plate_id == plate_id)
     if field_index is not None:
         filters.append(Well.id.in_(select(WellSample.well_id).where(WellSample.field_index == field_index)))
-    if _restricted(viewer):
-        filters.append(Well.plate_id.in_(select(Plate.id).where(_plate_visible(viewer))))
+    if restricted(viewer):
+        filters.append(Well.plate_id.in_(select(Plate.id).where(plate_visible(viewer))))
     for f in filters:
         query, count = query.where(f), count.where(f)
     query = query.order_by(Well.column, Well.row, Well.id).offset(offset)
@@ -261,8 +234,8 @@ def list_wells(db: Catalogue, *, plate_id: int | None = None, field_index: int |
 
 def get_well(db: Catalogue, well_id: int, *, viewer: Principal | None = None) -> WellRecord:
     query = select(Well).where(Well.id == well_id).options(selectinload(Well.samples))
-    if _restricted(viewer):
-        query = query.where(Well.plate_id.in_(select(Plate.id).where(_plate_visible(viewer))))
+    if restricted(viewer):
+        query = query.where(Well.plate_id.in_(select(Plate.id).where(plate_visible(viewer))))
     with db.session() as session:
         well = session.scalar(query)
         if well is None:

@@ -6,14 +6,15 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
 from .db import Catalogue
 from .errors import NotFound
-from .models import Channel, Dataset, Image, Level, Project, SourceObjectRow, utcnow
+from .models import Channel, Dataset, Image, Level, Project, Screen, SourceObjectRow, utcnow
+from .queries import dataset_access, image_visible, ordering, plate_image_access, project_visible, restricted, visible_dataset_ids
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 
 if TYPE_CHECKING:
@@ -172,8 +173,8 @@ def images_named(db: Catalogue, name: str, *, limit: int = 10, viewer: Principal
     query = (select(Image.id, Image.name)
              .where((Image.name == name) | Image.name.like(escaped + ".%", escape="\\"))
              .order_by(Image.id).limit(limit))
-    if _restricted(viewer):
-        query = query.where(_image_visible(viewer))
+    if restricted(viewer):
+        query = query.where(image_visible(viewer))
     with db.session() as session:
         return [(row.id, row.name) for row in session.execute(query)]
 
@@ -223,22 +224,13 @@ def _image_query(full: bool):
 def get_image(db: Catalogue, image_id: int, *, full: bool = True, viewer: Principal | None = None) -> ImageRecord:
     """One image; NotFound also when `viewer` may not read it (None: no restriction, the CLI)."""
     query = _image_query(full).where(Image.id == image_id)
-    if _restricted(viewer):
-        query = query.where(_image_visible(viewer))
+    if restricted(viewer):
+        query = query.where(image_visible(viewer))
     with db.session() as session:
         row = session.scalar(query)
         if row is None:
             raise NotFound(f"image {image_id} not found")
         return _record(row, full=full)
-
-
-def _ordering(model, order: str):
-    """"id" (default) or "name": case-insensitive name with id as tie-break (omero-web's order)."""
-    if order == "name":
-        return (func.lower(model.name), model.id)
-    if order == "id":
-        return (model.id,)
-    raise ValueError(f"unknown order {order!r}: expected 'id' or 'name'")
 
 
 def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
@@ -256,11 +248,11 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
         filters.append(Image.name.ilike(f"%{name}%"))
     if ids is not None:
         filters.append(Image.id.in_(ids))
-    if _restricted(viewer):
-        filters.append(_image_visible(viewer))
+    if restricted(viewer):
+        filters.append(image_visible(viewer))
     for f in filters:
         query, count = query.where(f), count.where(f)
-    query = query.order_by(*_ordering(Image, order)).offset(offset)
+    query = query.order_by(*ordering(Image, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with db.session() as session:
@@ -269,21 +261,21 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
 
 def _projects_query(viewer: Principal | None = None):
     datasets = select(Dataset.project_id, func.count(Dataset.id).label("n"))
-    if _restricted(viewer):  # count only the datasets the viewer may see
-        datasets = datasets.where(Dataset.id.in_(_visible_dataset_ids(viewer)))
+    if restricted(viewer):  # count only the datasets the viewer may see
+        datasets = datasets.where(Dataset.id.in_(visible_dataset_ids(viewer)))
     counts = datasets.group_by(Dataset.project_id).subquery()
     query = select(Project, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.project_id == Project.id)
-    return query.where(_project_visible(viewer)) if _restricted(viewer) else query
+    return query.where(project_visible(viewer)) if restricted(viewer) else query
 
 
 def list_projects(db: Catalogue, *, offset: int = 0, limit: int | None = None, order: str = "id",
                   viewer: Principal | None = None) -> tuple[list[ProjectRecord], int]:
-    query = _projects_query(viewer).order_by(*_ordering(Project, order)).offset(offset)
+    query = _projects_query(viewer).order_by(*ordering(Project, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     count = select(func.count(Project.id))
-    if _restricted(viewer):
-        count = count.where(_project_visible(viewer))
+    if restricted(viewer):
+        count = count.where(project_visible(viewer))
     with db.session() as session:
         rows = session.execute(query).all()
         total = session.scalar(count)
@@ -311,10 +303,10 @@ def list_datasets(db: Catalogue, *, project_id: int | None = None, image_id: int
     if image_id is not None:
         sub = select(Image.dataset_id).where(Image.id == image_id)
         query, count = query.where(Dataset.id.in_(sub)), count.where(Dataset.id.in_(sub))
-    if _restricted(viewer):
-        visible = Dataset.id.in_(_visible_dataset_ids(viewer))
+    if restricted(viewer):
+        visible = Dataset.id.in_(visible_dataset_ids(viewer))
         query, count = query.where(visible), count.where(visible)
-    query = query.order_by(*_ordering(Dataset, order)).offset(offset)
+    query = query.order_by(*ordering(Dataset, order)).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with db.session() as session:
@@ -326,7 +318,7 @@ def list_datasets(db: Catalogue, *, project_id: int | None = None, image_id: int
 def get_dataset(db: Catalogue, dataset_id: int, *, viewer: Principal | None = None) -> DatasetRecord:
     with db.session() as session:
         row = session.get(Dataset, dataset_id)
-        if row is not None and _restricted(viewer) and not viewer.can_read(*_dataset_access(row)):
+        if row is not None and restricted(viewer) and not viewer.can_read(*dataset_access(row)):
             row = None
         if row is None:
             raise NotFound(f"dataset {dataset_id} not found")
@@ -353,42 +345,6 @@ def set_channel_ranges(db: Catalogue, image_id: int, ranges: list[tuple[float, f
                 row.window_max = float(high)
 
 
-# -- access control (docs/access.md) ---------------------------------------------------------
-# Projects and datasets carry an owning group and a public flag; a dataset's NULLs mean "as its
-# project". Images inherit from their dataset; images outside any dataset are public.
-
-def _restricted(viewer: Principal | None) -> bool:
-    """None is the CLI (the admin's own tool) and admins see everything: no filter."""
-    return viewer is not None and not viewer.is_admin
-
-
-def _project_visible(viewer: Principal):
-    clause = Project.public.is_(true())
-    if viewer.group_ids:
-        clause = clause | Project.group_id.in_(sorted(viewer.group_ids))
-    return clause
-
-
-def _visible_dataset_ids(viewer: Principal):
-    clause = func.coalesce(Dataset.public, Project.public).is_(true())
-    if viewer.group_ids:
-        clause = clause | func.coalesce(Dataset.group_id, Project.group_id).in_(sorted(viewer.group_ids))
-    return select(Dataset.id).join(Project, Project.id == Dataset.project_id).where(clause)
-
-
-def _image_visible(viewer: Principal):
-    from .plates import hidden_plate_image_ids  # images of plates follow their screen (docs/plates.md)
-
-    loose = Image.dataset_id.is_(None) & Image.id.not_in(hidden_plate_image_ids(viewer))
-    return loose | Image.dataset_id.in_(_visible_dataset_ids(viewer))
-
-
-def _dataset_access(row: Dataset) -> tuple[bool, int | None]:
-    public = row.project.public if row.public is None else row.public
-    group_id = row.project.group_id if row.group_id is None else row.group_id
-    return bool(public), group_id
-
-
 def image_access(db: Catalogue, image_id: int) -> tuple[bool, int | None]:
     """(public, owning group id) in effect for an image, for `Principal.can_read`; NotFound if absent."""
     with db.session() as session:
@@ -396,16 +352,12 @@ def image_access(db: Catalogue, image_id: int) -> tuple[bool, int | None]:
         if row is None:
             raise NotFound(f"image {image_id} not found")
         if row.dataset is not None:
-            return _dataset_access(row.dataset)
-        from .plates import plate_image_access
-
+            return dataset_access(row.dataset)
         return plate_image_access(session, image_id) or (True, None)
 
 
 def _container(session: Session, kind: str, ident: str) -> Project | Dataset:
     """A project, dataset or screen by id, or by name (a dataset name must be unique across projects)."""
-    from .models import Screen
-
     model = {"project": Project, "dataset": Dataset, "screen": Screen}[kind]
     row = session.get(model, int(ident)) if ident.isdigit() and len(ident) <= 18 else None
     if row is None:

@@ -12,20 +12,14 @@ from collections import Counter
 
 from ..config import Settings
 from ..storage import Location, ObjectInfo
-from ..storage.archive import boto3_s3_client
+from ..storage.archive import ARCHIVE_CLASSES
+from ..storage.boto import boto3_s3_client, error_code
 from .model import FAIL, PASS, WARN, CheckItem, short_error
-
-ARCHIVE_CLASSES = {"GLACIER", "DEEP_ARCHIVE"}
 
 
 def boto3_client(location: Location, settings: Settings):
     """A boto3 S3 client for the bucket, configured as the archive inspector's clients are."""
     return boto3_s3_client(settings.stores.get(location.root, {}), settings.aws_endpoint_url, settings.aws_region)
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", type(exc).__name__))
 
 
 async def versioning(location: Location, client, head: ObjectInfo | None) -> CheckItem:
@@ -43,7 +37,7 @@ async def versioning(location: Location, client, head: ObjectInfo | None) -> Che
                 return CheckItem("versioning", title, PASS, "bucket versioning Enabled", pinned)
             return CheckItem("versioning", title, WARN, f"bucket versioning {status}", unpinned)
         except Exception as exc:  # noqa: BLE001 - e.g. AccessDenied: fall back to HEAD
-            note = f" (GetBucketVersioning: {_error_code(exc)})"
+            note = f" (GetBucketVersioning: {error_code(exc)})"
     else:
         note = " (boto3 not installed)" if location.scheme == "s3" else ""
     if head is not None and head.version:
@@ -92,7 +86,7 @@ async def restore(location: Location, client, archived: list[str], probe_key: tu
             await asyncio.to_thread(client.restore_object, Bucket=bucket, Key=key, RestoreRequest={"Days": 1})
             code = "accepted"
         except Exception as exc:  # noqa: BLE001 - the error code is the answer
-            code = _error_code(exc)
+            code = error_code(exc)
         if code in {"InvalidObjectState", "accepted"}:
             return CheckItem("restore", title, PASS, f"RestoreObject on a STANDARD probe object: {code}",
                              "The RestoreObject API is implemented: stratascope can request restores.")
@@ -103,7 +97,7 @@ async def restore(location: Location, client, archived: list[str], probe_key: tu
             head = await asyncio.to_thread(client.head_object, Bucket=location.bucket, Key=archived[0])
             state = head.get("Restore") or "no restore requested"
         except Exception as exc:  # noqa: BLE001
-            state = _error_code(exc)
+            state = error_code(exc)
         return CheckItem("restore", title, WARN, f"{archived[0]}: {state} (RestoreObject not exercised: read-only)",
                          "Run with --write-probe to test that restore requests are accepted.")
     return CheckItem("restore", title, WARN, "untested (read-only, no archived objects)",

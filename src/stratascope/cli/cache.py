@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import fail, services
+from .root import fail, services
 
 cache_app = typer.Typer(help="The cache tier: statistics, cold-start simulation, warming.", no_args_is_help=True)
 console = Console()

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from . import fail, services
+from .root import fail, services
 
 catalogue_app = typer.Typer(help="Back up and restore the catalogue (portable JSON lines).", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import fail
+from .root import fail
 
 
 def register(app) -> None:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .. import catalogue
 from ..ingest import ImportOptions, import_urls
-from . import app, fail, services
+from .root import app, fail, services
 
 console = Console()
 EXPORT_MAX_PIXELS = 64_000_000

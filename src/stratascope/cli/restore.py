@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import fail, services
+from .root import fail, services
 
 CONCURRENCY = 16
 #: Order of precedence when summarising an image's objects into one state.

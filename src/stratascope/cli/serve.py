@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import fail, services
+from .root import fail, services
 
 
 def serve_command(

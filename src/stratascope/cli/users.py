@@ -22,7 +22,7 @@ import typer
 
 from .. import catalogue
 from ..catalogue import repository
-from . import fail, services
+from .root import fail, services
 
 user_app = typer.Typer(help="Users: admins and members (who may log in or use API tokens).", no_args_is_help=True)
 group_app = typer.Typer(help="Groups own projects and datasets; members see their group's private data.",

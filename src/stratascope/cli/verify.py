@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import fail, services
+from .root import fail, services
 
 console = Console()
 STYLE = {"ok": "green", "missing": "red", "changed": "yellow", "unregistered": "magenta", "error": "red"}

@@ -39,34 +39,17 @@ Each `LevelSpec.layout` (JSON-able, read by `pixels/zarr_chunks.py`):
 from __future__ import annotations
 
 import asyncio
-import json
-import math
-import re
 
 from ..storage import Location, ObjectNotFound, SourceReader
-from .model import (
-    AXES,
-    ChannelSpec,
-    FormatError,
-    ImageSpec,
-    LevelSpec,
-    PlateSpec,
-    SourceObject,
-    UnsupportedFormat,
-    check_sizes,
-)
-from .zarr_codecs import ZarrArray, parse_zarr_v2, parse_zarr_v3
+from .model import FormatError, ImageSpec, PlateSpec, SourceObject, UnsupportedFormat
+from .ome_zarr_plate import read_plate
+from .zarr_image import read_group, read_image
 
 MAX_SERIES = 10_000
-MAX_LEVELS = 64  # each level halves (or more): 64 covers any image that can exist
-MAX_SHARD_INDEX_BYTES = 64 * 2**20
-_COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
-
 
 #: what hostile metadata of a shape no explicit check anticipated raises (found by fuzzing,
 #: tests/hostile/): reported as FormatError so import says "failed" with a clear reason
 _MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError)
-
 
 async def read_ome_zarr(url: str, reader: SourceReader) -> list[ImageSpec] | PlateSpec:
     """Every image of the OME-Zarr group at `url` (one, or one per bioformats2raw series),
@@ -79,72 +62,22 @@ async def read_ome_zarr(url: str, reader: SourceReader) -> list[ImageSpec] | Pla
 
 async def _read_ome_zarr(url: str, reader) -> list[ImageSpec] | PlateSpec:
     root = reader.locate(url)
-    ome, zarr_format, source = await _read_group(root, reader, None)
+    ome, zarr_format, source = await read_group(root, reader, None)
     if "plate" in ome:
-        from .ome_zarr_plate import read_plate
-
         return await read_plate(root, ome, zarr_format, source, reader)
     if "well" in ome:
         raise UnsupportedFormat(f"{root.url} is one well of an OME-Zarr HCS plate: import the plate that contains it")
     if "multiscales" in ome or "bioformats2raw.layout" not in ome:
-        return [await _read_image(root, ome, zarr_format, [source], reader, series=0)]
+        return [await read_image(root, ome, zarr_format, [source], reader, series=0)]
     groups, listing = await _series_groups(root, zarr_format, reader)
     images = []
     for index, (location, series_ome, series_source) in enumerate(groups):
         sources = [source, *listing, series_source]
-        images.append(await _read_image(location, series_ome, zarr_format, sources, reader, index))
+        images.append(await read_image(location, series_ome, zarr_format, sources, reader, index))
     return images
 
 
-# --- metadata documents -----------------------------------------------------------------
-
-async def _read_json(location: Location, reader) -> tuple[dict, SourceObject]:
-    data, info = await reader.get_with_info(location)
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{location.url} is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise FormatError(f"{location.url} must hold a JSON object, not {type(doc).__name__}")
-    source = SourceObject(location.url, info.size, info.etag, info.version, info.last_modified, info.storage_class)
-    return doc, source
-
-
-async def _read_group(location: Location, reader, zarr_format: int | None) -> tuple[dict, int, SourceObject]:
-    """(OME attributes, zarr format, source) of a group; probes v3 then v2 if not known."""
-    if zarr_format in (None, 3):
-        try:
-            doc, source = await _read_json(location.child("zarr.json"), reader)
-        except ObjectNotFound:
-            if zarr_format == 3:
-                raise ObjectNotFound(f"no Zarr group at {location.url}: zarr.json does not exist") from None
-        else:
-            if doc.get("node_type") != "group":
-                raise FormatError(f"{location.url} is a Zarr {doc.get('node_type')!r}, not an OME-Zarr image group")
-            attributes = doc.get("attributes") or {}
-            ome = attributes.get("ome") if isinstance(attributes, dict) else None
-            if not isinstance(ome, dict):
-                raise FormatError(f"{location.url} is a Zarr v3 group without OME-Zarr metadata (attributes.ome)")
-            version = str(ome.get("version", ""))
-            if not version.startswith("0.5"):
-                raise UnsupportedFormat(f"{location.url}: OME-Zarr version {version!r} is not supported (0.4, 0.5)")
-            return ome, 3, source
-    try:
-        doc, source = await _read_json(location.child(".zattrs"), reader)
-    except ObjectNotFound:
-        raise ObjectNotFound(f"no OME-Zarr group at {location.url}: neither zarr.json nor .zattrs exists") from None
-    return doc, 2, source
-
-
-async def _read_array(location: Location, zarr_format: int, reader) -> tuple[ZarrArray, dict, SourceObject]:
-    name = "zarr.json" if zarr_format == 3 else ".zarray"
-    try:
-        doc, source = await _read_json(location.child(name), reader)
-    except ObjectNotFound:
-        raise FormatError(f"multiscales names the array {location.url}, but {name} does not exist there") from None
-    array = parse_zarr_v3(doc, location.url) if zarr_format == 3 else parse_zarr_v2(doc, location.url)
-    return array, doc, source
-
+# --- bioformats2raw series -------------------------------------------------------------
 
 async def _series_groups(root: Location, zarr_format: int, reader):
     """bioformats2raw: OME/ lists the series; without it they are "0", "1", ... until one is missing.
@@ -152,158 +85,23 @@ async def _series_groups(root: Location, zarr_format: int, reader):
     Returns ([(location, ome attributes, source)], [the OME group's source, if read])."""
     listing: list[SourceObject] = []
     try:
-        ome, _, listing_source = await _read_group(root.child("OME"), reader, zarr_format)
+        ome, _, listing_source = await read_group(root.child("OME"), reader, zarr_format)
         listed = ome.get("series")
         listing.append(listing_source)
     except (ObjectNotFound, FormatError):
         listed = None  # the OME group is optional
     if isinstance(listed, list) and listed and all(isinstance(s, str) and s.strip("/") for s in listed):
         locations = [root.child(path) for path in listed[:MAX_SERIES]]
-        groups = await asyncio.gather(*(_read_group(loc, reader, zarr_format) for loc in locations))
+        groups = await asyncio.gather(*(read_group(loc, reader, zarr_format) for loc in locations))
         return [(loc, ome, source) for loc, (ome, _, source) in zip(locations, groups)], listing
     groups = []
     for index in range(MAX_SERIES):
         location = root.child(str(index))
         try:
-            ome, _, source = await _read_group(location, reader, zarr_format)
+            ome, _, source = await read_group(location, reader, zarr_format)
         except ObjectNotFound:
             break
         groups.append((location, ome, source))
     if not groups:
         raise FormatError(f"{root.url}: bioformats2raw layout without any series")
     return groups, listing
-
-
-# --- one image --------------------------------------------------------------------------
-
-def _parse_axes(axes, ndim: int, what: str) -> str:
-    if axes is None and ndim == 5:  # v0.1 / v0.2: always t, c, z, y, x
-        return AXES
-    if not isinstance(axes, list):
-        raise FormatError(f"{what}: multiscales has no axes list")
-    names = [a.get("name") if isinstance(a, dict) else a for a in axes]
-    if not all(isinstance(n, str) and n in AXES for n in names) or len(set(names)) != len(names):
-        raise FormatError(f"{what}: axes {names} are not a subset of t, c, z, y, x")
-    if len(names) != ndim:
-        raise FormatError(f"{what}: {len(names)} axes {names} but the arrays have {ndim} dimensions")
-    return "".join(names)
-
-
-def _to_5d(native: tuple[int, ...], axes: str) -> tuple[int, int, int, int, int]:
-    out = [1] * 5
-    for axis, size in zip(axes, native):
-        out[AXES.index(axis)] = size
-    return tuple(out)
-
-
-def _scales(transforms, ndim: int, what: str) -> list[float] | None:
-    if transforms is None:
-        return None
-    if not isinstance(transforms, list):
-        raise FormatError(f"{what}: coordinateTransformations must be a list")
-    for transform in transforms:
-        if isinstance(transform, dict) and transform.get("type") == "scale" and "scale" in transform:
-            scale = transform["scale"]
-            if not isinstance(scale, list) or len(scale) != ndim or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scale
-            ):
-                raise FormatError(f"{what}: scale {scale!r:.80} must be {ndim} finite numbers")
-            return [float(v) for v in scale]
-    return None
-
-
-def _physical_sizes(multiscale: dict, axes: str, what: str) -> dict[str, tuple[float, str]]:
-    ndim = len(axes)
-    scale = _scales(multiscale["datasets"][0].get("coordinateTransformations"), ndim, what)
-    outer = _scales(multiscale.get("coordinateTransformations"), ndim, what)
-    if scale is None and outer is None:
-        return {}
-    combined = [a * b for a, b in zip(scale or [1.0] * ndim, outer or [1.0] * ndim)]
-    raw_axes = multiscale.get("axes") or []
-    sizes = {}
-    for i, axis in enumerate(axes):
-        unit = raw_axes[i].get("unit") if i < len(raw_axes) and isinstance(raw_axes[i], dict) else None
-        if axis != "c" and isinstance(unit, str) and unit and combined[i] > 0:
-            sizes[axis] = (combined[i], unit)
-    return sizes
-
-
-def _number(value) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
-def _channels(omero, size_c: int) -> list[ChannelSpec]:
-    entries = omero.get("channels") if isinstance(omero, dict) else None
-    entries = entries if isinstance(entries, list) else []
-    channels = []
-    for i in range(size_c):
-        entry = entries[i] if i < len(entries) and isinstance(entries[i], dict) else None
-        if entry is None:
-            channels.append(ChannelSpec(label=f"Channel {i}"))
-            continue
-        window = entry.get("window") if isinstance(entry.get("window"), dict) else {}
-        color = entry.get("color")
-        label = entry.get("label")
-        coefficient = _number(entry.get("coefficient"))
-        channels.append(ChannelSpec(
-            label=label if isinstance(label, str) and label else f"Channel {i}",
-            color=color.upper() if isinstance(color, str) and _COLOR.match(color) else None,
-            window_start=_number(window.get("start")), window_end=_number(window.get("end")),
-            window_min=_number(window.get("min")), window_max=_number(window.get("max")),
-            active=entry.get("active", True) is not False, inverted=entry.get("inverted") is True,
-            family=entry.get("family") if isinstance(entry.get("family"), str) else "linear",
-            coefficient=coefficient if coefficient is not None else 1.0,
-        ))
-    return channels
-
-
-def _level(array: ZarrArray, axes: str, what: str) -> LevelSpec:
-    shape, chunks = _to_5d(array.shape, axes), _to_5d(array.read_chunks, axes)
-    check_sizes(shape, chunks, array.dtype.itemsize, what)
-    shard = array.layout["shard"]
-    if shard and shard["index_bytes"] > MAX_SHARD_INDEX_BYTES:
-        raise FormatError(f"{what}: a shard index of {shard['index_bytes']} bytes is above the limit")
-    layout = {"kind": "zarr", "native_axes": axes, **array.layout}
-    return LevelSpec(shape=shape, chunks=chunks, dtype=array.dtype.str, layout=layout, manifest=None)
-
-
-async def _read_image(location: Location, ome: dict, zarr_format: int, sources: list[SourceObject],
-                      reader, series: int) -> ImageSpec:
-    what = location.url
-    multiscales = ome.get("multiscales")
-    if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
-        raise FormatError(f"{what} is not an OME-Zarr image: no multiscales in its attributes")
-    multiscale = multiscales[0]  # the spec: the first one is the default
-    datasets = multiscale.get("datasets")
-    if not isinstance(datasets, list) or not datasets or not all(
-        isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"].strip("/") for d in datasets
-    ):
-        raise FormatError(f"{what}: multiscales datasets must be a non-empty list of {{'path': ...}}")
-    if len(datasets) > MAX_LEVELS:  # else hostile metadata makes us read (and hold) one array per entry
-        raise FormatError(f"{what}: {len(datasets)} resolution levels, above the limit of {MAX_LEVELS}")
-    arrays = await asyncio.gather(*(_read_array(location.child(d["path"]), zarr_format, reader) for d in datasets))
-    ndim = len(arrays[0][0].shape)
-    axes = _parse_axes(multiscale.get("axes"), ndim, what)
-    levels = []
-    for (array, doc, source), dataset in zip(arrays, datasets):
-        level_what = f"{what} level {dataset['path']!r}"
-        names = doc.get("dimension_names")
-        if len(array.shape) != ndim or array.dtype != arrays[0][0].dtype:
-            raise FormatError(f"{level_what}: {len(array.shape)}-D {array.dtype} differs from level 0")
-        if isinstance(names, list) and all(isinstance(n, str) for n in names) and "".join(names) != axes:
-            raise FormatError(f"{level_what}: dimension_names {names} contradict the axes {list(axes)}")
-        levels.append(_level(array, axes, level_what))
-        sources.append(source)
-    base = levels[0].shape
-    for level in levels[1:]:
-        if level.shape[:2] != base[:2] or any(s > b for s, b in zip(level.shape[2:], base[2:])):
-            raise FormatError(f"{what}: level shape {level.shape} is inconsistent with level 0 {base}")
-    omero = ome.get("omero")
-    name = next((n for n in ((omero or {}).get("name") if isinstance(omero, dict) else None,
-                             multiscale.get("name")) if isinstance(n, str) and n), location.name)
-    return ImageSpec(
-        name=name, format=f"ome-zarr-{'0.5' if zarr_format == 3 else '0.4'}", url=location.url, axes=axes,
-        levels=levels, channels=_channels(omero, base[1]), sources=sources,
-        physical_sizes=_physical_sizes(multiscale, axes, what), series=series,
-    )

@@ -15,6 +15,7 @@ import re
 
 from ..storage import Location, ObjectNotFound
 from .model import AcquisitionSpec, FormatError, ImageSpec, PlateSpec, SourceObject, WellSampleSpec, WellSpec
+from .zarr_image import read_group, read_image
 
 MAX_ROWS_OR_COLUMNS = 10_000
 MAX_WELLS = 100_000
@@ -102,8 +103,6 @@ def _fields(well_ome: dict, what: str) -> list[tuple[str, int | None]]:
 
 async def read_plate(root: Location, ome: dict, zarr_format: int, source: SourceObject, reader) -> PlateSpec:
     """The plate at `root` (its attributes `ome` already read) with every field image."""
-    from .ome_zarr import _read_group, _read_image
-
     what = root.url
     plate = ome.get("plate")
     if not isinstance(plate, dict):
@@ -116,7 +115,7 @@ async def read_plate(root: Location, ome: dict, zarr_format: int, source: Source
         location = root.child(path)
         async with limit:
             try:
-                well_ome, _, well_source = await _read_group(location, reader, zarr_format)
+                well_ome, _, well_source = await read_group(location, reader, zarr_format)
             except ObjectNotFound:
                 raise FormatError(f"{what}: the plate lists well {path!r}, but there is no well group at "
                                   f"{location.url}") from None
@@ -130,11 +129,11 @@ async def read_plate(root: Location, ome: dict, zarr_format: int, source: Source
         location = well_location.child(path)
         async with limit:
             try:
-                field_ome, _, field_source = await _read_group(location, reader, zarr_format)
+                field_ome, _, field_source = await read_group(location, reader, zarr_format)
             except ObjectNotFound:
                 raise FormatError(f"{what}: well {well_location.url} lists field {path!r}, but there is no image "
                                   f"group at {location.url}") from None
-            return await _read_image(location, field_ome, zarr_format, [field_source], reader, series=0)
+            return await read_image(location, field_ome, zarr_format, [field_source], reader, series=0)
 
     jobs = [read_field(location, path) for location, fields, _ in read for path, _ in fields]
     images = list(await asyncio.gather(*jobs))

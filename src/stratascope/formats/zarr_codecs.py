@@ -21,7 +21,7 @@ import numcodecs
 import numpy as np
 from numcodecs.compat import ensure_contiguous_ndarray
 
-from ..storage.errors import IntegrityError
+from ..storage.errors import ObjectChanged
 from .model import FormatError, UnsupportedFormat
 
 NUMERIC_KINDS = "biuf"
@@ -237,7 +237,7 @@ def _decode_bytes_step(codec: dict, data: bytes, limit: int) -> bytes:
     name = codec["name"]
     if name == "crc32c":
         if len(data) < 4 or google_crc32c.value(data[:-4]) != int.from_bytes(data[-4:], "little"):
-            raise IntegrityError("crc32c checksum of a Zarr chunk does not match")
+            raise ObjectChanged("crc32c checksum of a Zarr chunk does not match")
         return data[:-4]
     codec_id = name[10:] if name.startswith("numcodecs.") else name
     config = codec.get("configuration") or {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from dataclasses import dataclass, field
 
-from ..storage import ObjectInfo, SourceReader
+from ..storage import ObjectInfo, ObjectNotFound, SourceReader
 from ..storage.urls import Location, parse_url
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -63,12 +65,8 @@ async def discover(url: str, reader: SourceReader) -> tuple[list[Candidate], boo
 
 
 async def _exists(reader: SourceReader, location: Location) -> bool:
-    from ..storage import ObjectNotFound
-
     if location.scheme == "file":
-        import os
-
-        return os.path.isfile("/" + location.key)  # local check costs no request
+        return await asyncio.to_thread(os.path.isfile, "/" + location.key)  # local check costs no request
     try:
         await reader.head(location)
         return True

@@ -58,3 +58,10 @@ class ArrayChunks(Protocol):
 
     async def read_chunk(self, index: ChunkIndex) -> np.ndarray:
         """The chunk as an array of exactly the level's 5-D chunk shape."""
+
+
+class RegionReader(Protocol):
+    """What overview levels need of the reader of their base level (PixelReader has it)."""
+
+    async def read_region(self, image, level: int, *, t: int = 0, z: int = 0, c=None, y=None, x=None) -> np.ndarray:
+        """A plane region of one level, as `PixelReader.read_region`."""

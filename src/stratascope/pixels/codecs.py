@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..cachetier import LazyCache
 from ..catalogue.records import ImageRecord
 from ..formats.model import LevelSpec
-from .chunks import ArrayChunks, ChunkCodec
+from .chunks import ArrayChunks, ChunkCodec, RegionReader
 from .overview_chunks import OverviewChunks
 from .tiff_tiles import TiffChunkCodec
 from .zarr_chunks import ZarrChunkCodec
-
-if TYPE_CHECKING:
-    from .reader import PixelReader
 
 
 class UnknownLayout(ValueError):
@@ -27,7 +23,7 @@ class OverviewSupport:
     """What overview levels need: the cache tier, a reader of base levels, image records."""
 
     cache: LazyCache
-    base_reader: PixelReader
+    base_reader: RegionReader
     load_image: Callable[[int], ImageRecord]
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 
 from ..cachetier import LazyCache
-from ..storage import IntegrityError, SourceReader, StoreUnavailable
+from ..storage import ObjectChanged, RangeNotSatisfiable, SourceReader
 from ..storage.accounting import CACHE_LOOKUPS
 
 log = logging.getLogger(__name__)
-#: HTTP stores answer a range past the end with 416; obstore's local store says "out of range"
-_RANGE_NOT_SATISFIABLE = re.compile(r"\b416\b|Range Not Satisfiable|out of range|range.*(invalid|exceeds)", re.I)
 
 
 class SourceFetch:
@@ -33,15 +30,13 @@ class SourceFetch:
             return await self.reader.get_suffix(url, -start, version=version)
         try:
             data = await self.reader.get_range(url, start, end, version=version)
-        except StoreUnavailable as exc:
-            if not _RANGE_NOT_SATISFIABLE.search(str(exc)):
-                raise
-            # the range starts past the end: the object shrank since import (overwritten)
-            raise IntegrityError(
+        except RangeNotSatisfiable as exc:
+            # the manifest recorded these bytes, so the object shrank since import (overwritten)
+            raise ObjectChanged(
                 f"{url}: bytes {start}-{end} no longer exist (the object changed or was truncated since import)"
             ) from exc
         if len(data) != end - start:
-            raise IntegrityError(
+            raise ObjectChanged(
                 f"{url}: expected {end - start} bytes at offset {start}, got {len(data)} "
                 "(the object changed or was truncated since import)"
             )

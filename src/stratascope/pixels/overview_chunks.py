@@ -24,18 +24,14 @@ import logging
 import math
 import zlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..cachetier import LazyCache
 from ..catalogue.records import ImageRecord
 from ..formats.model import LevelSpec
-from .chunks import ChunkIndex
+from .chunks import ChunkIndex, RegionReader
 from .errors import PixelError
-
-if TYPE_CHECKING:
-    from .reader import PixelReader
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +100,7 @@ def encode_chunk(plane: np.ndarray) -> bytes:
 class OverviewChunks:
     """The chunks of one overview level: from the cache tier, else recomputed and stored again."""
 
-    def __init__(self, level: LevelSpec, cache: LazyCache, base_reader: PixelReader,
+    def __init__(self, level: LevelSpec, cache: LazyCache, base_reader: RegionReader,
                  load_image: Callable[[int], ImageRecord]):
         self.layout = level.layout
         self.shape, self.chunks = tuple(level.shape), tuple(level.chunks)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..formats.model import LevelSpec
 from ..formats.tiff import JPEG_COMPRESSIONS, load_manifest
-from ..storage import IntegrityError
+from ..storage import ObjectChanged
 from .chunks import ByteRange, ChunkIndex, Fetch
 
 
@@ -80,7 +80,7 @@ class TiffChunkCodec:
     def decode(self, data: bytes, index: ChunkIndex) -> np.ndarray:
         _, count = self._entry(index)
         if len(data) != count:
-            raise IntegrityError(f"{self.url}: chunk {tuple(index)} has {len(data)} bytes, the manifest says {count}")
+            raise ObjectChanged(f"{self.url}: chunk {tuple(index)} has {len(data)} bytes, the manifest says {count}")
         y0 = int(index[3]) * self.tile_h
         x0 = int(index[4]) * self.tile_w
         # rows and columns of this segment that lie inside the image
@@ -114,7 +114,7 @@ class TiffChunkCodec:
         if array.size != size:
             # a strip may hold fewer rows than RowsPerStrip only at the bottom edge
             if array.size % (self.tile_w * self.samples) or array.size < rows * self.tile_w * self.samples:
-                raise IntegrityError(f"{self.url}: segment decodes to {array.size} samples, expected {size}")
+                raise ObjectChanged(f"{self.url}: segment decodes to {array.size} samples, expected {size}")
             array = array[: rows * self.tile_w * self.samples]
         tile = array.reshape(-1, self.tile_w, self.samples)
         tile = tile.astype("=" + self.file_dtype.char, copy=False)
@@ -131,7 +131,7 @@ class TiffChunkCodec:
                 return pixels.reshape(shape[0], shape[1], self.samples)
         if pixels.shape[0] >= rows and pixels.shape[1] >= cols and pixels.shape[2] == self.samples:
             return pixels[: self.tile_h, : self.tile_w]
-        raise IntegrityError(f"{self.url}: segment decodes to shape {pixels.shape}, "
+        raise ObjectChanged(f"{self.url}: segment decodes to shape {pixels.shape}, "
                              f"expected {(self.tile_h, self.tile_w, self.samples)}")
 
     def _to_chunk(self, tile: np.ndarray) -> np.ndarray:

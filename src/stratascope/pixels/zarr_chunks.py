@@ -20,7 +20,7 @@ import numpy as np
 
 from ..formats.model import AXES, MAX_CHUNK_BYTES, FormatError, LevelSpec
 from ..formats.zarr_codecs import MAX_UINT64, decode_chunk, parse_fill_value
-from ..storage.errors import IntegrityError, ObjectNotFound
+from ..storage.errors import ObjectChanged, ObjectNotFound
 from .chunks import ByteRange, ChunkIndex, Fetch
 
 _NOT_CACHED = object()
@@ -147,7 +147,7 @@ class ZarrChunkCodec:
         if any(c["name"] == "crc32c" for c in codecs):
             data, checksum = data[:-4], data[-4:]
             if google_crc32c.value(data) != int.from_bytes(checksum, "little"):
-                raise IntegrityError(f"shard {url}: the index checksum does not match (changed or corrupt)")
+                raise ObjectChanged(f"shard {url}: the index checksum does not match (changed or corrupt)")
         endian = (codecs[0].get("configuration") or {}).get("endian", "little")
         offsets = np.frombuffer(data, dtype="<u8" if endian == "little" else ">u8").astype("=u8")
         offsets = offsets.reshape([*self.shard["chunks_per_shard"], 2])
@@ -159,7 +159,7 @@ class ZarrChunkCodec:
     def decode(self, data: bytes, index: ChunkIndex) -> np.ndarray:
         try:
             native = decode_chunk(self.layout, bytes(data))
-        except (FormatError, IntegrityError):
+        except (FormatError, ObjectChanged):
             raise
         except Exception as exc:  # codec libraries raise RuntimeError, ValueError, ...
             raise FormatError(f"cannot decode chunk {tuple(index)} of {self.base_url}: {exc}") from exc

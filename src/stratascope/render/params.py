@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from stratascope.render.errors import RenderParamError
 from stratascope.render.luts import canonical_lut_name
 
 FAMILIES = ("linear", "polynomial", "exponential", "logarithmic")
@@ -25,10 +26,6 @@ MAX_COEFFICIENT = 100.0
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _FORMAT_ALIASES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png", "tif": "tif", "tiff": "tif"}
-
-
-class RenderParamError(ValueError):
-    """A rendering query parameter is malformed or out of range (maps to HTTP 400)."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +151,7 @@ def parse_color(text: str) -> tuple[str, int]:
     if text.lower().endswith(".lut"):
         name = canonical_lut_name(text)
         if name is None:
-            raise RenderParamError(f"unknown lookup table {text!r} (see /webgateway/luts/)")
+            raise RenderParamError(f"unknown lookup table {text!r}")
         return name, 255
     if len(text) not in (3, 4, 6, 8) or not _HEX.fullmatch(text):
         raise RenderParamError(f"bad colour {text!r}: expected hex RGB, RGBA, RRGGBB, RRGGBBAA or NAME.lut")

@@ -12,11 +12,15 @@ import numpy as np
 
 from ..catalogue.records import ImageRecord
 from ..pixels import PixelReader
-from .compose import project, render_rgb
+from .compose import project, render_rgb, render_split_channel
 from .params import RenderSettings, channel_defaults, parse_render_query, projection_z_range
 
 #: Largest plane (pixels) read to make a whole-image rendering or a thumbnail.
 MAX_PLANE_PIXELS = 4096 * 4096
+#: Largest tile side (pixels) served or advertised.
+MAX_TILE = 1024
+#: Split-channel panels are read from the level whose plane fits this side.
+SPLIT_PANEL_SIDE = 1024
 
 
 def dtype_range(image: ImageRecord) -> tuple[float, float]:
@@ -51,6 +55,14 @@ def level_for_size(image: ImageRecord, longest_side: int) -> int:
     return best
 
 
+def tile_size(image: ImageRecord) -> tuple[int, int]:
+    """Chunk-aligned tiles: the level-0 chunk size when sensible, else 512."""
+    cy, cx = image.levels[0].chunks[3], image.levels[0].chunks[4]
+    w = cx if 64 <= cx <= MAX_TILE else 512
+    h = cy if 64 <= cy <= MAX_TILE else 512
+    return w, h
+
+
 def level_within(image: ImageRecord, max_pixels: int) -> int:
     """The finest level whose whole plane is at most `max_pixels`."""
     for i, level in enumerate(image.levels):
@@ -59,28 +71,52 @@ def level_within(image: ImageRecord, max_pixels: int) -> int:
     return len(image.levels) - 1
 
 
+async def read_planes(
+    reader: PixelReader, image: ImageRecord, settings: RenderSettings, channels: list[int], *, level: int, z: int, t: int,
+    y: tuple[int, int], x: tuple[int, int],
+) -> np.ndarray:
+    """(c, h, w) planes of `channels` (0-based) at z, t; z-projected when the settings ask for it."""
+    if settings.invert_axis:
+        z, t = t, z
+    spec = image.levels[level]
+    if settings.projection != "normal":
+        z0, z1 = projection_z_range(settings, spec.shape[2])
+        # projection_z_range is inclusive; read_block spans are half-open
+        block = await reader.read_block(image, level, (t, t + 1), channels, (z0, z1 + 1), y, x)
+        return project(block[0], settings.projection)
+    return await reader.read_region(image, level, t=t, z=z, c=channels, y=y, x=x)
+
+
 async def render_region(
     reader: PixelReader, image: ImageRecord, settings: RenderSettings, *, level: int, z: int, t: int,
     y: tuple[int, int], x: tuple[int, int],
 ) -> np.ndarray:
     """An RGB uint8 array (h, w, 3) of a region of one level."""
-    if settings.invert_axis:
-        z, t = t, z
-    active = [ch.index0 for ch in settings.channels if ch.active]
-    if settings.model == "greyscale":
-        active = active[:1]
-    spec = image.levels[level]
-    h, w = y[1] - y[0], x[1] - x[0]
+    active = settings.channels_to_read()
     if not active:
-        return np.zeros((h, w, 3), np.uint8)
-    if settings.projection != "normal":
-        z0, z1 = projection_z_range(settings, spec.shape[2])
-        # projection_z_range is inclusive; read_block spans are half-open
-        block = await reader.read_block(image, level, (t, t + 1), active, (z0, z1 + 1), y, x)
-        planes = project(block[0], settings.projection)
-    else:
-        planes = await reader.read_region(image, level, t=t, z=z, c=active, y=y, x=x)
+        return np.zeros((y[1] - y[0], x[1] - x[0], 3), np.uint8)
+    planes = await read_planes(reader, image, settings, active, level=level, z=z, t=t, y=y, x=x)
     return render_rgb(planes, settings, dtype_range(image), channels=active)
+
+
+async def render_split(reader: PixelReader, image: ImageRecord, settings: RenderSettings, *, z: int, t: int) -> np.ndarray:
+    """omero-web's render_split_channel of the plane z, t: channel panels, then the merge.
+
+    The panels come from the level that fits SPLIT_PANEL_SIDE (OMERO uses level 0 whatever
+    its size, which does not bound memory for large images).
+    """
+    level = level_for_size(image, SPLIT_PANEL_SIDE)
+    spec = image.levels[level]
+    if spec.shape[3] * spec.shape[4] > SPLIT_PANEL_SIDE**2 * 4:
+        level = level_within(image, SPLIT_PANEL_SIDE**2)
+        spec = image.levels[level]
+    h, w = spec.shape[3], spec.shape[4]
+    active = [ch.index0 for ch in settings.active_channels]
+    if active:
+        planes = await read_planes(reader, image, settings, active, level=level, z=z, t=t, y=(0, h), x=(0, w))
+    else:
+        planes = np.zeros((0, h, w), np.dtype(image.dtype))
+    return render_split_channel(planes, settings, dtype_range(image), channels=active)
 
 
 async def render_plane(reader: PixelReader, image: ImageRecord, settings: RenderSettings, *, z: int, t: int,

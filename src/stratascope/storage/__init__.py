@@ -2,12 +2,15 @@
 
 from .accounting import SOURCE_REQUESTS, RequestCounts
 from .errors import (
+    AccessDenied,
     ArchivedObject,
-    IntegrityError,
     InvalidURL,
     NotAllowed,
+    ObjectChanged,
     ObjectNotFound,
+    RangeNotSatisfiable,
     StorageError,
+    StoreTimeout,
     StoreUnavailable,
 )
 from .source import ObjectInfo, SourceReader
@@ -15,7 +18,7 @@ from .stores import RetryPolicy, StoreRegistry
 from .urls import Location, parse_url
 
 __all__ = [
-    "SOURCE_REQUESTS", "ArchivedObject", "IntegrityError", "InvalidURL", "Location",
-    "NotAllowed", "ObjectInfo", "ObjectNotFound", "RequestCounts", "RetryPolicy", "SourceReader", "StorageError",
-    "StoreRegistry", "StoreUnavailable", "parse_url",
+    "SOURCE_REQUESTS", "AccessDenied", "ArchivedObject", "InvalidURL", "Location", "NotAllowed",
+    "ObjectChanged", "ObjectInfo", "ObjectNotFound", "RangeNotSatisfiable", "RequestCounts", "RetryPolicy", "SourceReader",
+    "StorageError", "StoreRegistry", "StoreTimeout", "StoreUnavailable", "parse_url",
 ]

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from .accounting import SOURCE_REQUESTS, RequestCounter
+from .boto import boto3_s3_client, error_code
 from .errors import ArchivedObject, StorageError
 from .urls import Location, parse_url
 
@@ -28,13 +29,6 @@ ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 STATE_TTL = 60.0
 _RESTORE_HEADER = re.compile(r'ongoing-request\s*=\s*"(?P<ongoing>true|false)"(?:.*?expiry-date\s*=\s*"(?P<expiry>[^"]+)")?',
                              re.I)
-_CONFIG_KEYS = {
-    "endpoint_url": ("aws_endpoint", "endpoint", "aws_endpoint_url", "endpoint_url"),
-    "region_name": ("aws_region", "region"),
-    "aws_access_key_id": ("aws_access_key_id", "access_key_id"),
-    "aws_secret_access_key": ("aws_secret_access_key", "secret_access_key"),
-    "aws_session_token": ("aws_session_token", "session_token", "token"),
-}
 
 @dataclass(frozen=True)
 class ArchiveState:
@@ -56,10 +50,6 @@ def parse_restore_header(value: str | None) -> tuple[bool | None, str | None]:
     return match["ongoing"].lower() == "true", match["expiry"]
 
 
-def _error_code(exc: Exception) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", type(exc).__name__))
-
-
 def state_from_head(url: str, head: dict) -> ArchiveState:
     storage_class = head.get("StorageClass") or "STANDARD"
     archived = storage_class in ARCHIVE_CLASSES or head.get("ArchiveStatus") in ("ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS")
@@ -73,23 +63,9 @@ def state_from_head(url: str, head: dict) -> ArchiveState:
 
 def archived_error(url: str, storage_class: str | None) -> ArchivedObject:
     what = f"the {storage_class} storage class" if storage_class else "an archive storage class"
-    exc = ArchivedObject(f"{url} is in {what} and must be restored before its full-resolution pixels can be read "
-                         f"(an administrator runs `stratascope restore`); thumbnails and overviews stay available")
-    exc.url = url
-    return exc
-
-
-def boto3_s3_client(table: dict, endpoint_url: str | None, region: str | None):
-    """A boto3 client configured like obstore: AWS_* defaults, then the `[stores."s3://bucket"]` table."""
-    import boto3
-
-    table = {k.lower(): v for k, v in table.items()}
-    kwargs = {"endpoint_url": endpoint_url, "region_name": region}
-    for name, keys in _CONFIG_KEYS.items():
-        for key in keys:
-            if table.get(key):
-                kwargs[name] = str(table[key])
-    return boto3.client("s3", **{k: v for k, v in kwargs.items() if v})
+    return ArchivedObject(f"{url} is in {what} and must be restored before its full-resolution pixels can be read "
+                          f"(an administrator runs `stratascope restore`); thumbnails and overviews stay available",
+                          url=url)
 
 
 class ArchiveInspector:
@@ -127,7 +103,7 @@ class ArchiveInspector:
         try:
             head = self.s3_client(location).head_object(Bucket=location.bucket, Key=location.key)
         except Exception as exc:
-            raise StorageError(f"cannot read the storage class of {location.url}: {_error_code(exc)}") from exc
+            raise StorageError(f"cannot read the storage class of {location.url}: {error_code(exc)}") from exc
         finally:
             self.counter.record("head")
         found = state_from_head(location.url, head)
@@ -177,7 +153,7 @@ class ArchiveInspector:
                 RestoreRequest={"Days": int(days), "GlacierJobParameters": {"Tier": tier}},
             )
         except Exception as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code == "RestoreAlreadyInProgress":
                 return "in progress"
             if code == "InvalidObjectState":  # S3's answer for an object that is not archived

@@ -15,11 +15,16 @@ import obstore
 from obstore import exceptions as obx
 
 from .accounting import SOURCE_REQUESTS, RequestCounter
-from .errors import ObjectNotFound, StorageError, StoreUnavailable
+from .errors import (
+    AccessDenied,
+    ObjectNotFound,
+    RangeNotSatisfiable,
+    StorageError,
+    StoreTimeout,
+    StoreUnavailable,
+)
 from .stores import StoreRegistry
 from .urls import Location, parse_url
-
-_TIMEOUT = re.compile(r"kind: Timeout|\bTimedOut\b|timed out", re.I)
 
 
 @dataclass(frozen=True)
@@ -32,22 +37,43 @@ class ObjectInfo:
     storage_class: str | None = None
 
 
+# obstore's exceptions carry a message and nothing else (no status or kind attribute; checked
+# on obstore 0.12). The class says NotFound / PermissionDenied / Unauthenticated / NotSupported;
+# for everything else (a GenericError) the message ends with object_store's Rust Debug form of
+# the error, and these read only its typed fields: `Status { status: 416` (an HTTP status),
+# `HttpError { kind: Timeout` (reqwest's error kind) and LocalStore's `InvalidRange {` variant.
+_DEBUG = "\nDebug source:\n"
+_STATUS = re.compile(r"\bStatus \{\s*status: (\d{3}),")
+_HTTP_KIND = re.compile(r"\bHttpError \{\s*kind: (\w+),")
+_LOCAL_BAD_RANGE = re.compile(r"\bInvalidRange \{")
+# S3 answers a GET of a GLACIER / DEEP_ARCHIVE object with 403 and this code in its XML body
+_S3_CODE = re.compile(r"<Code>(\w+)</Code>")
+_S3_CLASS = re.compile(r"<StorageClass>([A-Z_]+)</StorageClass>")
+
+
 def _translate(exc: Exception, url: str) -> StorageError:
+    """Our error for an exception from obstore (the only place that classifies them)."""
     if isinstance(exc, StorageError):
         return exc
-    if isinstance(exc, (obx.NotFoundError, FileNotFoundError)):
-        return ObjectNotFound(f"not found: {url}")
-    if "InvalidObjectState" in str(exc):  # S3 403 for a GET of a GLACIER / DEEP_ARCHIVE object
-        from .archive import archived_error
-
-        found = re.search(r"<StorageClass>([A-Z_]+)</StorageClass>", str(exc))
-        return archived_error(url, found.group(1) if found else None)
     text = str(exc)
-    message = text.splitlines()[0] if text else type(exc).__name__
-    # obstore names a timeout only in its debug source ("kind: Timeout"); api/errors.py
-    # answers 504 for "timed out" and 502 for every other unavailable store
-    if isinstance(exc, TimeoutError) or _TIMEOUT.search(text):
-        return StoreUnavailable(f"cannot read {url}: timed out ({message})")
+    display, _, debug = text.partition(_DEBUG)
+    message = display.splitlines()[0] if display else type(exc).__name__
+    if isinstance(exc, (obx.NotFoundError, FileNotFoundError)):  # obstore raises FileNotFoundError
+        return ObjectNotFound(f"not found: {url}")
+    if isinstance(exc, (obx.PermissionDeniedError, obx.UnauthenticatedError)):
+        code = _S3_CODE.search(display)
+        if code and code.group(1) == "InvalidObjectState":
+            from .archive import archived_error
+
+            found = _S3_CLASS.search(display)
+            return archived_error(url, found.group(1) if found else None)
+        return AccessDenied(f"cannot read {url}: access denied ({message})")
+    status = _STATUS.search(debug)
+    if (status and status.group(1) == "416") or _LOCAL_BAD_RANGE.search(debug):
+        return RangeNotSatisfiable(f"cannot read {url}: the range starts past the end of the object")
+    kind = _HTTP_KIND.search(debug)
+    if isinstance(exc, TimeoutError) or (kind and kind.group(1) == "Timeout"):
+        return StoreTimeout(f"cannot read {url}: timed out ({message})")
     return StoreUnavailable(f"cannot read {url}: {message}")
 
 

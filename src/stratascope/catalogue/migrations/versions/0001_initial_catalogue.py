@@ -1,7 +1,7 @@
 """initial catalogue
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 09:06:27.921850
 """
 

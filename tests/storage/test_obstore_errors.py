@@ -111,11 +111,11 @@ def test_pythons_own_timeout_is_a_store_timeout():
     assert type(_translate(TimeoutError("read"), "s3://b/k")) is StoreTimeout
 
 
-def test_an_archived_object_read_through_the_source_reader(s3, bucket):
+def test_an_archived_object_read_through_the_source_reader(s3, bucket, services):
     s3.put_object(Bucket=bucket, Key="frozen.tif", Body=b"x" * 100, StorageClass="GLACIER")
     counter = RequestCounter()
     with pytest.raises(ArchivedObject, match="GLACIER") as caught:
-        asyncio.run(SourceReader(counter).get_range(f"s3://{bucket}/frozen.tif", 0, 10))
+        asyncio.run(SourceReader(services.stores, counter).get_range(f"s3://{bucket}/frozen.tif", 0, 10))
     assert caught.value.url == f"s3://{bucket}/frozen.tif"
     assert counter.snapshot().requests["get_range"] == 1  # one counted read, failed
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from stratascope import state
+from stratascope.config import load_settings
 from stratascope.pixels.fetch import SourceFetch
-from stratascope.storage import ObjectChanged, ObjectNotFound, RangeNotSatisfiable, SourceReader
+from stratascope.storage import ObjectChanged, ObjectNotFound, RangeNotSatisfiable, SourceReader, StoreRegistry
 from stratascope.storage.accounting import RequestCounter
 from support.proxy import DelayProxy
 from support.range_http import RangeHTTPServer
@@ -40,8 +40,10 @@ class StoreContract:
         return RequestCounter()
 
     @pytest.fixture
-    def reader(self, counter):
-        return SourceReader(counter)
+    def reader(self, counter, backend):
+        # after `backend`: the store registry is built from the environment the backend set up
+        settings = load_settings()
+        return SourceReader(StoreRegistry(settings.stores, allow_http=settings.aws_allow_http), counter)
 
     @pytest.fixture
     def objects(self, backend):
@@ -146,7 +148,6 @@ class TestS3(StoreContract):
         # a counting proxy in front of moto: the server side of "request counting is exact"
         with DelayProxy("127.0.0.1", moto_server.port, http=True) as proxy:
             monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-            state.reset()  # stores are cached per bucket: open one for the proxy
             yield Backend(f"s3://{bucket}/contract",
                           lambda key, data: s3.put_object(Bucket=bucket, Key=f"contract/{key}", Body=data),
                           lambda: proxy.requests)

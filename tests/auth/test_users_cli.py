@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from stratascope.catalogue import accounts as store
 from stratascope.catalogue import repository
+from support.cli import run_cli
 
 
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stratascope", *args], capture_output=True, text=True,
-                          input=stdin, timeout=120)
+def cli(*args: str, stdin: str | None = None):
+    return run_cli(*args, stdin=stdin)
 
 
 def test_user_group_token_publish_chown(services, import_urls_sync, tmp_path):

@@ -6,21 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from support.cli import run_cli
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 pytest.importorskip("distributed")
 
 
-def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stratascope", *args], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ))
+def cli(*args: str, timeout: float = 240):
+    return run_cli(*args, timeout=timeout)
 
 
 @pytest.fixture

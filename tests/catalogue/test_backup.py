@@ -6,8 +6,6 @@ import asyncio
 import gzip
 import json
 import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -18,6 +16,7 @@ import sqlalchemy as sa
 from stratascope import catalogue
 from stratascope.catalogue.backup import BackupError, export_lines, import_lines
 from stratascope.catalogue.models import Base
+from support.cli import run_cli
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 
@@ -198,8 +197,7 @@ def test_cli_export_and_import(populated, current, make_services, tmp_path, requ
 
     def run(*args, url=None):
         environment = {**env, "STRATASCOPE_DATABASE_URL": url} if url else env
-        return subprocess.run([sys.executable, "-m", "stratascope", "catalogue", *args], capture_output=True,
-                              text=True, timeout=180, env=environment)
+        return run_cli("catalogue", *args, env=environment)
 
     before = snapshot(current.db)
     exported = run("export", str(backup))

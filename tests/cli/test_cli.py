@@ -1,4 +1,5 @@
-"""The command line as an admin uses it: real processes, exit statuses, JSON lines, files."""
+"""The command line as an admin uses it: exit statuses, JSON lines, files. In-process (see
+support.cli) except where the process boundary is the point: usage errors and `--help`, serve."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import numpy as np
 import pytest
 import tifffile
 
+from support.cli import real_cli, run_cli
 from support.moto_server import free_port
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 
-def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stratascope", *args], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ))
+def cli(*args: str, timeout: float = 180):
+    return run_cli(*args, timeout=timeout)
 
 
 @pytest.fixture
@@ -91,17 +92,17 @@ def test_truncated_tiff_and_broken_zarr_fail_cleanly(two_images, tmp_path):
     assert json.loads(cli("ls", "--json").stdout) == []
 
 
-def test_missing_url_and_bad_usage(tmp_path):
-    missing = cli("import", str(tmp_path / "nothing-here.zarr"), "--json")
+def test_missing_url_and_bad_usage(tmp_path):  # real processes: exit statuses of `python -m`
+    missing = real_cli("import", str(tmp_path / "nothing-here.zarr"), "--json")
     assert missing.returncode == 1 and json.loads(missing.stdout)["status"] == "failed"
-    unreachable = cli("import", "s3://no-such-bucket-anywhere/x.ome.tif", "--json", timeout=240)
+    unreachable = real_cli("import", "s3://no-such-bucket-anywhere/x.ome.tif", "--json", timeout=240)
     assert unreachable.returncode == 1 and json.loads(unreachable.stdout)["error"]
-    assert cli("import", "ftp://host/x.tif", "--json").returncode == 1
-    assert cli("info", "12345").returncode == 1
-    assert cli("export", "1").returncode == 2  # missing -o
-    assert cli("export", "1", "-o", "x.gif").returncode == 2
-    assert cli("bogus-command").returncode == 2
-    assert cli("--help").returncode == 0 and "import" in cli("--help").stdout
+    assert real_cli("import", "ftp://host/x.tif", "--json").returncode == 1
+    assert real_cli("info", "12345").returncode == 1
+    assert real_cli("export", "1").returncode == 2  # missing -o
+    assert real_cli("export", "1", "-o", "x.gif").returncode == 2
+    assert real_cli("bogus-command").returncode == 2
+    assert real_cli("--help").returncode == 0 and "import" in real_cli("--help").stdout
 
 
 def test_export_refuses_huge_plane_with_the_limit_in_the_message(two_images, monkeypatch):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,12 +10,12 @@ import pytest
 from stratascope import catalogue, integrity
 from stratascope.integrity.scan import LIST_MIN_OBJECTS
 from stratascope.storage import SOURCE_REQUESTS
+from support.cli import run_cli
 from support.samples import smooth_array, write_ome_zarr_v04, write_tiff_pyramid
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stratascope", *args], capture_output=True, text=True,
-                          timeout=180, env=dict(os.environ))
+def cli(*args: str):
+    return run_cli(*args)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ folder and the bucket."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from pathlib import Path
@@ -116,19 +117,64 @@ def sample_zarr_folder(tmp_path_factory):
     return folder, truth
 
 
-@pytest.fixture
-def sample_zarr(tmp_path, import_urls_sync, sample_zarr_folder):
-    """A 3-channel uint16 OME-Zarr v0.4 (2 z, 300x500, pyramid) imported from a local folder.
+def _tree_signature(root: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime_ns)} of every file under `root` (cheap: no reads)."""
+    out = {}
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            stat = os.lstat(os.path.join(folder, name))
+            out[os.path.relpath(os.path.join(folder, name), root)] = (stat.st_size, stat.st_mtime_ns)
+    return out
 
-    Returns (image_id, truth) with truth in (t, c, z, y, x) order at full resolution.
-    """
+
+@pytest.fixture(scope="session")
+def sample_zarr_template(tmp_path_factory, sample_zarr_folder):
+    """A STRATASCOPE_HOME with the sample imported (catalogue, thumbnails, overviews), made once
+    per session (per xdist worker) through the real import, and copied into each test's home.
+
+    The catalogue records the source's absolute URL, so the imported source stays at this
+    session-stable path: tests must not change it (checked after each test); a test that changes
+    its source imports a private copy with `import_urls_sync` instead."""
     import shutil
 
+    from stratascope.ingest import ImportOptions, import_urls
+    from stratascope.ingest.derived import make_derived_async
+    from stratascope.services import build_services
+
     source, truth = sample_zarr_folder
-    shutil.copytree(source, tmp_path / "sample.zarr")
-    results = import_urls_sync([str(tmp_path / "sample.zarr")], project="Demo project", dataset="Demo dataset")
+    imported = tmp_path_factory.mktemp("sample-zarr-imported") / "sample.zarr"
+    shutil.copytree(source, imported)
+    home = tmp_path_factory.mktemp("sample-zarr-home") / "stratascope-home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("STRATASCOPE_")]:
+            patch.delenv(name)  # the template is the default configuration, whatever a test sets
+        patch.setenv("STRATASCOPE_HOME", str(home))
+        patch.chdir(home.parent)  # no ./stratascope.toml
+        services = build_services()
+        try:
+            options = ImportOptions(project="Demo project", dataset="Demo dataset", after_register=make_derived_async)
+            results = asyncio.run(import_urls(services, [str(imported)], options))
+        finally:
+            services.close()  # the catalogue and cache index files are complete
     assert results[0].status == "imported", results
-    return results[0].id, truth
+    return home, (results[0].id, truth), imported, _tree_signature(imported)
+
+
+@pytest.fixture
+def sample_zarr(stratascope_home, sample_zarr_template):
+    """A 3-channel uint16 OME-Zarr v0.4 (2 z, 300x500, pyramid) imported from a local folder.
+
+    Returns (image_id, truth) with truth in (t, c, z, y, x) order at full resolution. The
+    test's home starts as a copy of a home the sample was imported into once per session."""
+    import shutil
+
+    template, value, imported, signature = sample_zarr_template
+    shutil.copytree(template, stratascope_home, dirs_exist_ok=True)
+    yield value
+    assert _tree_signature(imported) == signature, (
+        f"a test changed the shared, already imported source {imported}; a test that changes its "
+        "source must import a private copy (import_urls_sync) instead of using sample_zarr")
 
 
 @pytest.fixture

@@ -165,6 +165,13 @@ def _close(got: np.ndarray, expected: np.ndarray) -> bool:
     return got.shape == expected.shape and int(np.abs(got.astype(int) - expected).max()) <= 1
 
 
+def _source_path(services, image_id: int) -> str:
+    """The imported source folder of an image (its file:// URL in the catalogue)."""
+    from stratascope import catalogue
+
+    return catalogue.get_image(services.catalogue, image_id, full=False).url.removeprefix("file://")
+
+
 @pytest.fixture
 def sample(sample_zarr, client):
     """(image id, truth czyx, the served full image) after checking the latter against numpy."""
@@ -174,7 +181,7 @@ def sample(sample_zarr, client):
     return image_id, truth[0], full
 
 
-def test_info_json(client, sample, tmp_path):
+def test_info_json(client, sample, services):
     import zarr
 
     image_id, czyx, _ = sample
@@ -187,7 +194,7 @@ def test_info_json(client, sample, tmp_path):
     assert info["id"] == f"http://testserver/iiif/3/{image_id}"
     assert (info["type"], info["protocol"], info["profile"]) == ("ImageService3", "http://iiif.io/api/image", "level2")
     assert (info["width"], info["height"]) == (czyx.shape[-1], czyx.shape[-2])
-    group = zarr.open_group(str(tmp_path / "sample.zarr"), mode="r")
+    group = zarr.open_group(_source_path(services, image_id), mode="r")
     level_shapes = [group[d["path"]].shape for d in group.attrs["multiscales"][0]["datasets"]]
     assert info["sizes"] == sorted(({"width": s[-1], "height": s[-2]} for s in level_shapes), key=lambda d: d["width"])
     assert info["tiles"] == [{"width": 64, "height": 64, "scaleFactors": [2**i for i in range(len(level_shapes))]}]
@@ -321,14 +328,14 @@ def test_sizes_beyond_the_region_need_the_caret(client, sample):
         assert response.status_code == 400 and response.json()["message"], size
 
 
-def test_pyramid_level_sizes_are_served_from_their_level(client, sample, tmp_path):
+def test_pyramid_level_sizes_are_served_from_their_level(client, sample, services):
     """Asking for a level's size gives that level's pixels exactly (no read of full resolution)."""
     import zarr
 
     from stratascope.storage import SOURCE_REQUESTS
 
     image_id, czyx, _ = sample
-    group = zarr.open_group(str(tmp_path / "sample.zarr"), mode="r")
+    group = zarr.open_group(_source_path(services, image_id), mode="r")
     level = group[group.attrs["multiscales"][0]["datasets"][2]["path"]][:]
     out = np.zeros(level.shape[2:] + (3,), np.uint8)
     for i in range(3):

@@ -13,7 +13,7 @@ help:
 	@echo "make test         venv + Debian packages + npm deps + make check + full test suite (what CI runs)"
 	@echo "make test-fast    the test suite only, no installs (PYTEST_ARGS=... to narrow it)"
 	@echo "make demo         run the demo (python -m stratascope.demo)"
-	@echo "make check        ruff and the import-linter contracts (layers, in pyproject.toml)"
+	@echo "make check        ruff, the import-linter contracts (layers) and mypy (storage, pixels, render, formats)"
 	@echo "make lint         ruff check;  make fix: ruff check --fix"
 	@echo "make bench        the benchmarks in bench/ (quick settings), tables in bench/results/"
 	@echo "make clean        caches and test artifacts;  make distclean: also .venv and node_modules"
@@ -32,9 +32,10 @@ system-deps:
 node-deps:
 	scripts/install-node-deps.sh
 
-# Static checks, before any test runs. A type checker joins them later (issue 10).
+# Static checks, before any test runs: ruff, the layer contracts, mypy ([tool.mypy] in pyproject.toml).
 check: lint
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: venv system-deps node-deps check
 	scripts/run-tests.sh $(PYTEST_ARGS)

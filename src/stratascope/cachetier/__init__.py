@@ -8,6 +8,7 @@ relative paths whose first component is the kind of entry: "chunk/<sha256>",
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -40,6 +41,11 @@ class LazyCache:
             if self._tier is None:
                 self._tier = open_cache(self.url, self.max_bytes, self.home, self.stores)
             return self._tier
+
+    async def open(self) -> CacheTier:
+        """The tier, opened in a thread the first time (never scans a folder on the event loop)."""
+        tier = self._tier
+        return tier if tier is not None else await asyncio.to_thread(self.get)
 
     def opened(self) -> CacheTier | None:
         """The tier if it is open already (lets async callers skip the thread hop)."""

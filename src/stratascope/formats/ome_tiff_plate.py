@@ -29,7 +29,7 @@ MAX_GRID = 10_000
 
 def has_plate(omexml: str | None) -> bool:
     """Cheap test before a second, slow ome-types parse."""
-    return bool(omexml) and re.search(r"<(\w+:)?Plate[\s>]", omexml) is not None
+    return bool(omexml) and re.search(r"<(\w+:)?Plate[\s>]", omexml or "") is not None
 
 
 def _naming(value, default: str) -> str:
@@ -71,7 +71,9 @@ def tiff_plate(omexml: str, specs: list[ImageSpec], ome_index: list[int | None],
         acquisitions.append(AcquisitionSpec(acq_id, acq.name, acq.description, acq.maximum_field_count))
         for ref in acq.well_sample_refs:
             acquisition_of_sample[ref.id] = acq_id
-    wells, used, seen = [], [], set()
+    wells: list[WellSpec] = []
+    used: list[ImageSpec] = []
+    seen: set[tuple[int, int]] = set()
     for well in plate.wells:
         if not (0 <= well.row < MAX_GRID and 0 <= well.column < MAX_GRID):
             raise FormatError(f"{url}: well {well.id} at row {well.row}, column {well.column} is out of range")
@@ -80,12 +82,12 @@ def tiff_plate(omexml: str, specs: list[ImageSpec], ome_index: list[int | None],
         seen.add((well.row, well.column))
         samples = []
         for sample in sorted(well.well_samples, key=lambda s: s.index):
-            ref = sample.image_ref.id if sample.image_ref else None
-            if ref not in spec_of_image:
-                raise FormatError(f"{url}: well sample {sample.id} of well {well.id} names image {ref!r}, "
+            image_id = str(sample.image_ref.id) if sample.image_ref else None
+            if image_id is None or image_id not in spec_of_image:
+                raise FormatError(f"{url}: well sample {sample.id} of well {well.id} names image {image_id!r}, "
                                   f"which has no pixel data in this file")
             samples.append(WellSampleSpec(len(used), acquisition_of_sample.get(sample.id)))
-            used.append(specs[spec_of_image[ref]])
+            used.append(specs[spec_of_image[image_id]])
         if samples:
             wells.append(WellSpec(well.row, well.column, well.id, samples))
     if not wells:

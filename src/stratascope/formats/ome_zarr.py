@@ -92,8 +92,8 @@ async def _series_groups(root: Location, zarr_format: int, reader):
         listed = None  # the OME group is optional
     if isinstance(listed, list) and listed and all(isinstance(s, str) and s.strip("/") for s in listed):
         locations = [root.child(path) for path in listed[:MAX_SERIES]]
-        groups = await asyncio.gather(*(read_group(loc, reader, zarr_format) for loc in locations))
-        return [(loc, ome, source) for loc, (ome, _, source) in zip(locations, groups)], listing
+        documents = await asyncio.gather(*(read_group(loc, reader, zarr_format) for loc in locations))
+        return [(loc, ome, source) for loc, (ome, _, source) in zip(locations, documents)], listing
     groups = []
     for index in range(MAX_SERIES):
         location = root.child(str(index))

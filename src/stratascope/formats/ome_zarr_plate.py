@@ -34,7 +34,7 @@ def _names(plate: dict, key: str, what: str) -> list[str]:
         raise FormatError(f"{what}: plate {key} names must be alphanumeric strings, got {names!r:.120}")
     if len(set(names)) != len(names):
         raise FormatError(f"{what}: plate {key} names are not unique")
-    return names
+    return [str(n) for n in names]
 
 
 def _index(entry: dict, key: str, fallback: str, names: list[str], what: str) -> int:
@@ -64,7 +64,7 @@ def _wells(plate: dict, rows: list[str], columns: list[str], what: str) -> list[
         if (row, column) in seen:
             raise FormatError(f"{what}: two wells at row {rows[row]}, column {columns[column]}")
         seen.add((row, column))
-        wells.append((row, column, path))
+        wells.append((row, column, str(path)))
     return wells
 
 
@@ -137,7 +137,8 @@ async def read_plate(root: Location, ome: dict, zarr_format: int, source: Source
 
     jobs = [read_field(location, path) for location, fields, _ in read for path, _ in fields]
     images = list(await asyncio.gather(*jobs))
-    plate_name = plate.get("name") if isinstance(plate.get("name"), str) and plate.get("name") else root.name
+    given = plate.get("name")
+    plate_name = given if isinstance(given, str) and given else root.name
     well_specs, cursor = [], 0
     for (row, column, path), (_, fields, _) in zip(wells, read):
         samples = []

@@ -140,9 +140,9 @@ class RangedFile(io.RawIOBase):
         self.requests += 1
         self.transferred += len(data)
         if len(data) != end - start:
-            exc = FormatError(f"{self._url}: object changed or is truncated (read {len(data)} of {end - start} bytes)")
-            self.error = self.error or exc
-            raise exc
+            changed = FormatError(f"{self._url}: object changed or is truncated (read {len(data)} of {end - start} bytes)")
+            self.error = self.error or changed
+            raise changed
         fetched = {}
         for block in range(first, last + 1):
             offset = (block - first) * BLOCK_SIZE

@@ -38,6 +38,7 @@ import math
 import re
 import zlib
 from datetime import datetime
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -119,14 +120,15 @@ def _parse(fileobj: RangedFile, source: SourceObject):
             raise FormatError(f"{url}: not a TIFF file (starts with {magic!r})")
         fileobj.seek(0)
         # _multifile=False: never open sibling files named in OME-XML
-        with tifffile.TiffFile(fileobj, name=fileobj.name, _multifile=False) as tif:
+        # RangedFile has the read/seek/tell/size subset of a binary file that tifffile uses
+        with tifffile.TiffFile(cast(BinaryIO, fileobj), name=fileobj.name, _multifile=False) as tif:
             omexml = tif.ome_metadata if tif.is_ome else None
             if omexml:
                 _refuse_multifile(omexml, url)
             series_list = tif.series
             if not series_list:
                 raise FormatError(f"{url}: the TIFF contains no readable images (corrupt header or first IFD)")
-            parsed = []
+            parsed: list[dict] = []  # one series each, before they become ImageSpecs
             for index, series in enumerate(series_list):
                 base = parsed[-1]["levels"][-1] if parsed else None
                 if base and series.keyframe.is_reduced and _is_lower_level(base, series):

@@ -193,6 +193,7 @@ def parse_zarr_v3(doc: dict, url: str) -> ZarrArray:
         raise UnsupportedFormat(f"{what}: chunk key encoding {encoding!r:.80} is not supported")
     codecs = doc.get("codecs")
     _check_v3_codecs(codecs, what, len(shape), inner=False)
+    assert isinstance(codecs, list)  # checked just above
     if codecs[0]["name"] == "sharding_indexed":
         read_chunks, parts = _shard_layout(codecs[0].get("configuration") or {}, outer, what)
     else:

@@ -83,14 +83,15 @@ def _parse_axes(axes, ndim: int, what: str) -> str:
         raise FormatError(f"{what}: axes {names} are not a subset of t, c, z, y, x")
     if len(names) != ndim:
         raise FormatError(f"{what}: {len(names)} axes {names} but the arrays have {ndim} dimensions")
-    return "".join(names)
+    return "".join(str(n) for n in names)
 
 
 def _to_5d(native: tuple[int, ...], axes: str) -> tuple[int, int, int, int, int]:
     out = [1] * 5
     for axis, size in zip(axes, native):
         out[AXES.index(axis)] = size
-    return tuple(out)
+    t, c, z, y, x = out
+    return t, c, z, y, x
 
 
 def _scales(transforms, ndim: int, what: str) -> list[float] | None:

@@ -27,13 +27,22 @@ class ByteRange:
 
     @property
     def length(self) -> int | None:
-        return None if self.start is None else self.end - self.start
+        if self.start is None or self.end is None:
+            return None
+        return self.end - self.start
 
 
 #: fetch(url, start, end, version) -> bytes; start=None reads the whole object,
 #: start<0 with end=None reads the last -start bytes. May raise storage errors.
 #: The reader's own fetches also take `generation=` (the image revision) for cache keys.
 Fetch = Callable[[str, "int | None", "int | None", "str | None"], Awaitable[bytes]]
+
+
+class RevisionFetch(Protocol):
+    """The pixel reader's own fetch: `Fetch` plus the image revision, which keys cached bytes."""
+
+    async def __call__(self, url: str, start: int | None, end: int | None, version: str | None = None,
+                       generation: str | None = None) -> bytes: ...
 
 
 class ChunkCodec(Protocol):

@@ -26,7 +26,9 @@ class SourceFetch:
                        generation: str | None = None) -> bytes:
         if start is None:
             return await self.reader.get(url, version=version)
-        if start < 0 and end is None:
+        if end is None:
+            if start >= 0:
+                raise ValueError(f"a range needs an end (start={start})")
             return await self.reader.get_suffix(url, -start, version=version)
         try:
             data = await self.reader.get_range(url, start, end, version=version)
@@ -69,7 +71,7 @@ class CachedFetch:
                        generation: str | None = None) -> bytes:
         try:
             # opening may scan an existing folder: never on the event loop
-            cache = self.cache.opened() or await asyncio.to_thread(self.cache.get)
+            cache = await self.cache.open()
         except Exception as exc:  # e.g. a read-only or missing cache folder: serve from the source
             self._warn_once(f"the cache tier cannot be opened ({exc}); reading from the source only")
             return await self.inner(url, start, end, version)

@@ -110,7 +110,7 @@ class OverviewChunks:
         self.cache, self.base_reader, self.load_image = cache, base_reader, load_image
 
     async def read_chunk(self, index: ChunkIndex) -> np.ndarray:
-        cache = self.cache.opened() or await asyncio.to_thread(self.cache.get)
+        cache = await self.cache.open()
         key = chunk_key(self.tag, self.level, index)
         data = await asyncio.to_thread(cache.get, key) if cache.enabled else None
         array = self._decode_or_none(data, index)

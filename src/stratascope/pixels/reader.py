@@ -13,12 +13,13 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import numpy as np
 
 from ..catalogue.records import ImageRecord
 from ..storage import ObjectNotFound
-from .chunks import ArrayChunks, ByteRange, ChunkCodec, ChunkIndex, Fetch
+from .chunks import ArrayChunks, ByteRange, ChunkCodec, ChunkIndex, Fetch, RevisionFetch
 from .codecs import CodecFactory
 from .errors import RegionOutOfRange, RegionTooLarge
 from .memory_cache import ChunkLRU
@@ -33,13 +34,13 @@ def _span(start: int, stop: int, size: int, what: str) -> tuple[int, int]:
 
 
 class PixelReader:
-    def __init__(self, memory_bytes: int, fetch: Fetch, max_pixels: int | None = None,
+    def __init__(self, memory_bytes: int, fetch: RevisionFetch, max_pixels: int | None = None,
                  codecs: CodecFactory | None = None):
         self.chunks = ChunkLRU(memory_bytes)
-        self.fetch: Fetch = fetch
+        self.fetch: RevisionFetch = fetch
         self.max_pixels = max_pixels
         self.make_codec = codecs or CodecFactory()
-        self._codecs: OrderedDict[tuple, ChunkCodec] = OrderedDict()
+        self._codecs: OrderedDict[tuple, ChunkCodec | ArrayChunks] = OrderedDict()
         self._codec_lock = threading.Lock()
         self._inflight: dict[tuple, asyncio.Future] = {}
 
@@ -91,7 +92,7 @@ class PixelReader:
             range(y[0] // chunk[3], -(-y[1] // chunk[3])),
             range(x[0] // chunk[4], -(-x[1] // chunk[4])),
         ]
-        indices = list(itertools.product(*ranges))
+        indices = [cast(ChunkIndex, idx) for idx in itertools.product(*ranges)]
         arrays = await asyncio.gather(*(self._chunk(image, level, codec, idx) for idx in indices))
         c_pos = {ci: k for k, ci in enumerate(c)}
         for idx, array in zip(indices, arrays):
@@ -163,7 +164,7 @@ class PixelReader:
         codec = self.codec(image, level)
         if isinstance(codec, ArrayChunks):
             raise TypeError(f"level {level} of image {image.id} has no stored chunk bytes (an overview)")
-        return await self._located_bytes(image, codec, tuple(index))
+        return await self._located_bytes(image, codec, cast(ChunkIndex, tuple(index)))
 
     async def warm(self, image: ImageRecord, level: int, indices: Iterable[ChunkIndex], *, concurrency: int = 16,
                    on_chunk: Callable[[], None] | None = None) -> list[str]:
@@ -191,7 +192,7 @@ class PixelReader:
 
         iterator = iter(indices)
         while batch := list(itertools.islice(iterator, 1024)):  # bounded memory for huge grids
-            await asyncio.gather(*(one(tuple(idx)) for idx in batch))
+            await asyncio.gather(*(one(cast(ChunkIndex, tuple(idx))) for idx in batch))
         return errors
 
     def fetch_for(self, image: ImageRecord) -> Fetch:

@@ -12,6 +12,7 @@ partial edge tiles are padded to the full chunk shape.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import imagecodecs
 import numpy as np
@@ -47,7 +48,8 @@ class TiffChunkCodec:
         self.tiled = bool(layout["tiled"])
         self.samples = self.chunks[1]  # samples per chunk: all (contiguous) or 1 (planar)
         self.image_codec = self.compression in TIFF.IMAGE_COMPRESSIONS
-        self.decompress = None if self.compression == 1 else TIFF.DECOMPRESSORS[self.compression]
+        self.decompress: Callable[..., bytes] | None = (
+            None if self.compression == 1 else TIFF.DECOMPRESSORS[self.compression])
         predictor = int(layout["predictor"])
         self.unpredict = None if predictor == 1 or self.image_codec else TIFF.UNPREDICTORS[predictor]
         file_dtype = np.dtype(layout["file_dtype"])
@@ -93,7 +95,7 @@ class TiffChunkCodec:
                 shape=(self.tile_h if self.tiled else rows, self.tile_w),
             )
             tile = self._reshape(np.asarray(pixels), rows, cols)
-        elif self.image_codec:
+        elif self.image_codec and self.decompress is not None:
             tile = self._reshape(np.asarray(self.decompress(data)), rows, cols)
         else:
             tile = self._decode_bytes(data, rows)
@@ -103,7 +105,7 @@ class TiffChunkCodec:
         full_rows = self.tile_h if self.tiled else rows
         size = full_rows * self.tile_w * self.samples
         if self.bitorder:
-            data = imagecodecs.bitorder_decode(data)
+            data = bytes(imagecodecs.bitorder_decode(data))
         if self.decompress is not None:
             data = self.decompress(data, out=size * self.file_dtype.itemsize)
         itemsize = self.file_dtype.itemsize

@@ -79,7 +79,7 @@ def _table_domain(dtype: np.dtype, value_range) -> tuple[int, int] | None:
 
 
 @lru_cache(maxsize=64)
-def _value_tables(ch: ChannelSetting, lo: int, hi: int, grey: bool) -> tuple[np.ndarray, ...]:
+def _value_tables(ch: ChannelSetting, lo: int, hi: int, grey: bool) -> tuple[np.ndarray | None, ...]:
     """Per component, every raw value lo..hi mapped straight to its contribution (cached)."""
     return _split(colour_table(ch, grey)[quantize(np.arange(lo, hi + 1), ch)])
 
@@ -182,7 +182,8 @@ def project(stack: np.ndarray, kind: str, start: int | None = None, end: int | N
             info = np.iinfo(dtype) if dtype.kind != "b" else np.iinfo(np.uint8)
         else:
             total = sub.sum(axis=-3, dtype=np.float64)
-            info = np.iinfo(dtype) if dtype.kind in "ui" else np.finfo(dtype)
+            bounds = np.iinfo(dtype) if dtype.kind in "ui" else np.finfo(dtype)
+            return np.clip(total, bounds.min, bounds.max).astype(dtype)
         return np.clip(total, info.min, info.max).astype(dtype)
     raise ValueError(f"unknown projection {kind!r}")
 

@@ -39,9 +39,9 @@ def encode(image: np.ndarray, fmt: str = "jpeg", quality: float = 0.9) -> bytes:
     """A (y, x) grey or (y, x, 3) RGB uint8 image -> encoded bytes."""
     image = _check_image(image, (np.uint8,))
     if fmt == "jpeg":
-        return imagecodecs.jpeg8_encode(image, level=jpeg_level(quality))
+        return bytes(imagecodecs.jpeg8_encode(image, level=jpeg_level(quality)))
     if fmt == "png":
-        return imagecodecs.png_encode(image, level=PNG_LEVEL)
+        return bytes(imagecodecs.png_encode(image, level=PNG_LEVEL))
     if fmt == "tif":
         return encode_tiff(image)
     raise ValueError(f"unknown image format {fmt!r}; use one of {', '.join(MEDIA_TYPES)}")
@@ -58,4 +58,4 @@ def encode_tiff(image: np.ndarray) -> bytes:
 def encode_raw_png(image: np.ndarray) -> bytes:
     """Lossless PNG of raw uint8 / uint16 values (grey or RGB), e.g. for exact pixel export."""
     image = _check_image(image, (np.uint8, np.uint16))
-    return imagecodecs.png_encode(image, level=PNG_LEVEL)
+    return bytes(imagecodecs.png_encode(image, level=PNG_LEVEL))

@@ -8,7 +8,8 @@ from matplotlib itself (see `_make_mpl_tables.py`).
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 
 import numpy as np
 
@@ -82,8 +83,12 @@ def _red_green() -> np.ndarray:
     return out
 
 
-def _builders() -> dict:
-    builders = {name: (lambda bits=bits: _primary(bits)) for name, bits in _PRIMARIES.items()}
+def _from_hex(text) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex("".join(text)), dtype=np.uint8).reshape(256, 3)
+
+
+def _builders() -> dict[str, Callable[[], np.ndarray]]:
+    builders: dict[str, Callable[[], np.ndarray]] = {name: partial(_primary, bits) for name, bits in _PRIMARIES.items()}
     builders.update({
         "fire": lambda: _interpolate(_FIRE),
         "ice": lambda: _interpolate(_ICE),
@@ -92,7 +97,7 @@ def _builders() -> dict:
         "red_green": _red_green,
     })
     for name, text in _MPL_TABLES.items():
-        builders[name] = lambda text=text: np.frombuffer(bytes.fromhex("".join(text)), dtype=np.uint8).reshape(256, 3)
+        builders[name] = partial(_from_hex, text)
     return {f"{name}.lut": build for name, build in builders.items()}
 
 

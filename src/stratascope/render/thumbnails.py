@@ -27,7 +27,7 @@ async def thumbnail_jpeg(reader: PixelReader, cache_tier: LazyCache, image, w: i
     settings = pipeline.settings_from_query(image, query)
     width, height = pipeline.fit_size(image, w or (None if h else DEFAULT_SIZE), h)
     key = thumbnail_key(image, width, height, settings.canonical())
-    cache = cache_tier.opened() or await asyncio.to_thread(cache_tier.get)
+    cache = await cache_tier.open()
     data = await asyncio.to_thread(cache.get, key)
     if data is not None:
         return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import obstore
 from obstore import exceptions as obx
@@ -25,6 +26,9 @@ from .errors import (
 )
 from .stores import StoreRegistry
 from .urls import Location, parse_url
+
+if TYPE_CHECKING:  # obstore's option types exist only in its stubs
+    from obstore.store import GetOptions
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ class SourceReader:
     async def get_with_info(self, url: str | Location, *, version: str | None = None) -> tuple[bytes, ObjectInfo]:
         """A whole object and its metadata (size, ETag, version) from one GET."""
         location = self.locate(url)
-        options = {"version": version} if version else None
+        options: GetOptions | None = {"version": version} if version else None
         try:
             result = await obstore.get_async(self.stores.open(location), location.key, options=options)
             data = bytes(await result.bytes_async())
@@ -119,7 +123,7 @@ class SourceReader:
     async def get_range(self, url: str | Location, start: int, end: int, *, version: str | None = None) -> bytes:
         """Bytes [start, end) of an object: one ranged GET."""
         location = self.locate(url)
-        options: dict = {"range": (start, end)}
+        options: GetOptions = {"range": (start, end)}
         if version:
             options["version"] = version
         return await self._ranged(location, options)
@@ -127,12 +131,12 @@ class SourceReader:
     async def get_suffix(self, url: str | Location, length: int, *, version: str | None = None) -> bytes:
         """The last `length` bytes of an object: one ranged GET, no HEAD needed."""
         location = self.locate(url)
-        options: dict = {"range": {"suffix": length}}
+        options: GetOptions = {"range": {"suffix": length}}
         if version:
             options["version"] = version
         return await self._ranged(location, options)
 
-    async def _ranged(self, location: Location, options: dict) -> bytes:
+    async def _ranged(self, location: Location, options: GetOptions) -> bytes:
         try:
             result = await obstore.get_async(self.stores.open(location), location.key, options=options)
             data = bytes(await result.bytes_async())

@@ -9,10 +9,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from obstore.store import AzureStore, GCSStore, HTTPStore, LocalStore, S3Store
 
 from .urls import Location
+
+if TYPE_CHECKING:  # obstore's option types exist only in its stubs
+    from obstore.store import ClientConfig, RetryConfig
 
 
 @dataclass(frozen=True)
@@ -35,14 +39,14 @@ class RetryPolicy:
     init_backoff: timedelta = timedelta(milliseconds=100)
     max_backoff: timedelta = timedelta(seconds=4)
 
-    def client_options(self) -> dict:
+    def client_options(self) -> ClientConfig:
         def text(delta: timedelta) -> str:
             return f"{int(delta.total_seconds() * 1000)}ms"
 
         return {"timeout": text(self.timeout), "connect_timeout": text(self.connect_timeout),
                 "pool_idle_timeout": text(self.pool_idle_timeout)}
 
-    def retry_config(self) -> dict:
+    def retry_config(self) -> RetryConfig:
         return {"max_retries": self.max_retries, "retry_timeout": self.retry_timeout,
                 "backoff": {"init_backoff": self.init_backoff, "max_backoff": self.max_backoff, "base": 2}}
 
@@ -71,14 +75,15 @@ class StoreRegistry:
         with self._lock:
             self._stores.clear()
 
-    def _options(self, root: str) -> tuple[dict, dict]:
+    def _options(self, root: str) -> tuple[dict[str, Any], ClientConfig]:
         table = dict(self.overrides.get(root, {}))
         client = self.retry.client_options()
         if self.allow_http:
             client["allow_http"] = True
         if "allow_http" in table:
             client["allow_http"] = bool(table.pop("allow_http"))
-        client.update(table.pop("client_options", {}))
+        # the admin's own `client_options` table: obstore checks its keys when the store is made
+        client.update(cast("ClientConfig", table.pop("client_options", {})))
         return table, client
 
     def _make(self, location: Location):
@@ -87,9 +92,9 @@ class StoreRegistry:
         config, client = self._options(location.root)
         retry = self.retry.retry_config()
         if location.scheme == "s3":
-            return S3Store(location.bucket, config=config or None, client_options=client, retry_config=retry)
+            return S3Store(location.bucket, config=cast(Any, config) or None, client_options=client, retry_config=retry)
         if location.scheme == "gs":
-            return GCSStore(location.bucket, config=config or None, client_options=client, retry_config=retry)
+            return GCSStore(location.bucket, config=cast(Any, config) or None, client_options=client, retry_config=retry)
         if location.scheme == "az":
-            return AzureStore(location.bucket, config=config or None, client_options=client, retry_config=retry)
+            return AzureStore(location.bucket, config=cast(Any, config) or None, client_options=client, retry_config=retry)
         return HTTPStore.from_url(location.root, client_options=client, retry_config=retry)

@@ -22,6 +22,13 @@ class UnsupportedFormat(FormatError):
     """The object is recognisably an image we do not support yet (e.g. an HCS plate)."""
 
 
+class ChunkTooLarge(FormatError):
+    """A chunk's bytes decode (or declare that they decode) to more than the chunk holds.
+
+    Raised before the decoder allocates the output: a decompression bomb costs at most the
+    expected chunk size. A FormatError, so the api answers 422 like any corrupt chunk."""
+
+
 @dataclass(frozen=True)
 class SourceObject:
     url: str

@@ -339,6 +339,10 @@ BOMB_BYTES = 16 * 2**20  # inflates 16 MiB; a 16 x 16 uint8 chunk holds 256 byte
 def _decode_peak(codec: ZarrChunkCodec, data: bytes) -> tuple[Exception | None, int]:
     import tracemalloc
 
+    try:  # warm up: imports and codec registries allocate once, on first use
+        codec.decode(data, (0, 0, 0, 0, 0))
+    except Exception:  # noqa: BLE001, S110
+        pass
     tracemalloc.start()
     try:
         codec.decode(data, (0, 0, 0, 0, 0))
@@ -364,11 +368,12 @@ def test_v2_bombs_are_refused_before_inflating(tmp_path, compressor, filters, en
     level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
     level.layout["codecs"].update(compressor=compressor, filters=filters)
     bomb = encode(bytes(BOMB_BYTES))
-    assert len(bomb) < BOMB_BYTES // 100
+    assert len(bomb) <= BOMB_BYTES // 8 + 1  # (packbits: at most 8 x; the others far more)
     error, peak = _decode_peak(ZarrChunkCodec(level), bomb)
     assert isinstance(error, ChunkTooLarge), error
     assert "more than the" in str(error)
-    assert peak < 64 * 2**10, f"decoding the bomb allocated {peak} bytes"
+    # (liblzma keeps its 1 MiB dictionary for preset 1; the bomb would be 16 MiB)
+    assert peak < 2 * 2**20, f"decoding the bomb allocated {peak} bytes"
 
 
 def test_v3_numcodecs_bombs_are_refused_before_inflating(tmp_path):
@@ -379,11 +384,11 @@ def test_v3_numcodecs_bombs_are_refused_before_inflating(tmp_path):
                               {"name": "numcodecs.lzma", "configuration": {}}]
     error, peak = _decode_peak(ZarrChunkCodec(level), numcodecs.LZMA(preset=1).encode(bytes(BOMB_BYTES)))
     assert isinstance(error, ChunkTooLarge), error
-    assert peak < 2 * math.prod(level.chunks) * 4 + 64 * 2**10
+    assert peak < 2 * 2**20  # liblzma dictionary; the bomb is 16 MiB
     # an array -> array position is bounded too
     level.layout["codecs"] = [{"name": "numcodecs.zlib", "configuration": {}},
                               {"name": "bytes", "configuration": {"endian": "little"}}]
-    raw = numcodecs.Zlib(1).encode(bytes(BOMB_BYTES))
+    raw = numcodecs.Zlib(9).encode(bytes(BOMB_BYTES // 4))
     nbytes = math.prod(level.layout["native_chunks"]) * 4
     assert len(raw) <= nbytes
     error, peak = _decode_peak(ZarrChunkCodec(level), raw + bytes(nbytes - len(raw)))

@@ -223,18 +223,18 @@ def parse_zarr_v3(doc: dict, url: str) -> ZarrArray:
 
 # --- decoding ---------------------------------------------------------------------------
 
-def _expansion(codec_id: str, codec) -> int:
-    """How many times its input a filter's output can be (decoded type / stored type)."""
+def _max_output(codec_id: str, codec, stored: int) -> int:
+    """The most bytes a filter can decode `stored` bytes to (decoded type / stored type)."""
     if codec_id in EXPANDING_FILTERS:
-        return EXPANDING_FILTERS[codec_id]
+        return stored * EXPANDING_FILTERS[codec_id]
     if codec_id == "astype":
-        wide, narrow = codec.decode_dtype, codec.encode_dtype
+        decoded, encoded = codec.decode_dtype, codec.encode_dtype
     else:
-        wide = getattr(codec, "dtype", None)
-        narrow = getattr(codec, "astype", None) or wide
-    if wide is None:
-        return 1
-    return max(1, math.ceil(np.dtype(wide).itemsize / np.dtype(narrow).itemsize))
+        decoded = getattr(codec, "dtype", None)
+        encoded = getattr(codec, "astype", None) or decoded
+    if decoded is None:
+        return stored
+    return math.ceil(stored * np.dtype(decoded).itemsize / np.dtype(encoded).itemsize)
 
 
 def _bounded_decompress(codec_id: str, codec, data, limit: int):
@@ -274,7 +274,7 @@ def _bounded_decompress(codec_id: str, codec, data, limit: int):
             raise too_big
         return out
     elif codec_id in SHRINKING_FILTERS or codec_id in ELEMENTWISE_FILTERS or codec_id in EXPANDING_FILTERS:
-        if len(data) * _expansion(codec_id, codec) > limit + 64:  # + a checksum filter's few bytes
+        if _max_output(codec_id, codec, len(data)) > limit + 64:  # + a checksum filter's few bytes
             raise too_big
     else:
         raise UnsupportedFormat(f"{codec_id}: codec is not supported (its output size cannot be bounded)")

@@ -8,11 +8,14 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
+from ..auth.throttle import LoginThrottle
+from ..auth.web import AuthMiddleware
+from ..config import get_settings
+from . import errors, metrics
+from .body_limit import BodyLimitMiddleware
 
 #: compressed formats: gzipping them again costs CPU on the tile path and saves nothing
 ALREADY_COMPRESSED = ("image/jpeg", "image/png", "image/webp", "image/tiff", "application/zip")
-from ..auth.web import AuthMiddleware
-from . import errors, metrics
 
 
 def create_app() -> FastAPI:
@@ -34,6 +37,10 @@ def create_app() -> FastAPI:
         allow_headers=["*"], expose_headers=["ETag", "Content-Length", "Content-Range"],
     )
     app.add_middleware(metrics.TimingMiddleware)
+    settings = get_settings()
+    # outermost: a body above the limit is refused before anything reads it
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.login_throttle = LoginThrottle.from_settings(settings)
     for router in _routers():
         app.include_router(router)
     return app

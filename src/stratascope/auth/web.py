@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from urllib.parse import parse_qs
@@ -23,10 +24,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import Headers, MutableHeaders
 
 from .. import state
+from ..config import get_settings
 from . import sessions, store
 from .principal import ANONYMOUS, Principal
+from .throttle import LoginThrottle, cross_origin
 from .tokens import token_hash
 
+log = logging.getLogger(__name__)
 CACHE_TTL_SECONDS = 5.0  # as api/lookup: role and membership changes reach every replica within seconds
 CACHE_MAX_ENTRIES = 4096
 MAX_LOGIN_BODY = 64 * 1024
@@ -129,10 +133,24 @@ class AuthMiddleware:
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is declared or streams in above `limit` bytes."""
+    from ..api.body_limit import BodyTooLarge
+
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
 async def _credentials(request: Request) -> tuple[str, str]:
-    body = await request.body()
-    if len(body) > MAX_LOGIN_BODY:
-        raise ValueError("the login request is too large")
+    body = await _bounded_body(request, MAX_LOGIN_BODY)
     if "application/json" in request.headers.get("content-type", ""):
         try:
             data = json.loads(body or b"{}")
@@ -147,6 +165,14 @@ async def _credentials(request: Request) -> tuple[str, str]:
     return username, password
 
 
+def login_throttle(request: Request) -> LoginThrottle:
+    """The app's throttle (made by create_app); made on first use for apps built otherwise."""
+    throttle = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle.from_settings(get_settings())
+    return throttle
+
+
 def _me(principal: Principal) -> dict:
     return {"id": principal.user_id, "name": None if principal.anonymous else principal.name,
             "role": principal.role, "groups": store.group_names(principal.group_ids)}
@@ -154,11 +180,28 @@ def _me(principal: Principal) -> dict:
 
 @router.post("/login", summary="Log in with a user name and password (sets the session cookie)")
 async def login(request: Request, next: str | None = None):  # noqa: A002
+    server_settings = get_settings()
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    foreign = cross_origin(request.headers, own, server_settings.allowed_origins)
+    if foreign is not None:  # login CSRF: another site's page must not log its visitor in
+        log.warning("refused a cross-origin login POST from %s", foreign)
+        return JSONResponse({"message": f"login from another site ({foreign}) is refused; allowed origins are "
+                             "this server's own and [server] allowed_origins"}, status_code=403,
+                            headers={"Cache-Control": "no-store"})
     username, password = await _credentials(request)
+    throttle = login_throttle(request)
+    keys = throttle.keys(username, request.client.host if request.client else None)
+    wait = throttle.retry_after(keys)
+    if wait is not None:  # refused without checking the password: guessing on learns nothing
+        log.warning("login throttled for %r from %s", username, keys[1][5:])
+        return JSONResponse({"message": f"too many failed logins; try again in {wait} s"}, status_code=429,
+                            headers={"Retry-After": str(wait), "Cache-Control": "no-store"})
     result = await asyncio.to_thread(store.authenticate, username, password)
     if result is None:
+        throttle.failed(keys)
         return JSONResponse({"message": "wrong user name or password"}, status_code=401,
                             headers={"Cache-Control": "no-store"})
+    throttle.succeeded(username)
     principal, fingerprint = result
     settings = sessions.auth_settings()
     # only a local path: never an open redirect to another site

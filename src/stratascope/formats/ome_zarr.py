@@ -43,6 +43,7 @@ import json
 import math
 import re
 
+from ..config import get_settings
 from ..storage import SOURCE, Location, ObjectNotFound
 from .model import (
     AXES,
@@ -99,7 +100,7 @@ async def _read_ome_zarr(url: str, reader) -> list[ImageSpec] | PlateSpec:
 # --- metadata documents -----------------------------------------------------------------
 
 async def _read_json(location: Location, reader) -> tuple[dict, SourceObject]:
-    data, info = await reader.get_with_info(location)
+    data, info = await reader.get_with_info(location, max_bytes=get_settings().import_max_metadata_bytes)
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -280,8 +281,10 @@ async def _read_image(location: Location, ome: dict, zarr_format: int, sources: 
         isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"].strip("/") for d in datasets
     ):
         raise FormatError(f"{what}: multiscales datasets must be a non-empty list of {{'path': ...}}")
-    if len(datasets) > MAX_LEVELS:  # else hostile metadata makes us read (and hold) one array per entry
-        raise FormatError(f"{what}: {len(datasets)} resolution levels, above the limit of {MAX_LEVELS}")
+    max_levels = min(MAX_LEVELS, get_settings().import_max_levels)
+    if len(datasets) > max_levels:  # else hostile metadata makes us read (and hold) one array per entry
+        raise FormatError(f"{what}: {len(datasets)} resolution levels, above the limit of {max_levels} "
+                          "([import] max_levels)")
     arrays = await asyncio.gather(*(_read_array(location.child(d["path"]), zarr_format, reader) for d in datasets))
     ndim = len(arrays[0][0].shape)
     axes = _parse_axes(multiscale.get("axes"), ndim, what)

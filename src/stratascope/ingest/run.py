@@ -15,13 +15,12 @@ from dataclasses import asdict, dataclass, replace
 
 from .. import catalogue
 from ..config import get_settings
-from ..formats.model import FormatError, ImageSpec, PlateSpec
+from ..formats.model import FormatError, ImageSpec, PlateSpec, check_import_limits
 from ..storage import SOURCE, NotAllowed, SourceReader, StorageError
 from ..storage.urls import parse_url
 from .discover import Candidate, discover
 
 log = logging.getLogger(__name__)
-IMAGE_TIMEOUT_S = 300
 CONCURRENCY = 8
 
 
@@ -80,6 +79,11 @@ async def read_specs(candidate: Candidate, reader: SourceReader = SOURCE) -> lis
         from ..formats.ome_zarr import read_ome_zarr
 
         specs = await read_ome_zarr(candidate.url, reader=reader)
+    settings = get_settings()
+    limits = dict(max_channels=settings.import_max_channels, max_levels=settings.import_max_levels,
+                  max_chunks_per_level=settings.import_max_chunks_per_level)
+    for spec in specs.images if isinstance(specs, PlateSpec) else specs:
+        check_import_limits(spec, **limits)  # before anything is registered or derived
     if isinstance(specs, PlateSpec):
         specs.images = [await with_storage_classes(spec) for spec in specs.images]
         return specs
@@ -124,7 +128,7 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, (FormatError, StorageError, catalogue.CatalogueError)):
         return str(exc) or type(exc).__name__
     if isinstance(exc, asyncio.TimeoutError):
-        return f"timed out after {IMAGE_TIMEOUT_S} s"
+        return f"timed out after {get_settings().import_timeout_seconds} s ([import] timeout_seconds)"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -133,15 +137,18 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
     if shortcut is not None:
         return shortcut
     name = candidate.url.rstrip("/").rsplit("/", 1)[-1]
+    loop = asyncio.get_running_loop()
+    # one budget for reading, registering and deriving (overviews, statistics, thumbnails)
+    deadline = loop.time() + get_settings().import_timeout_seconds
     try:
-        specs = await asyncio.wait_for(read_specs(candidate), IMAGE_TIMEOUT_S)
+        specs = await asyncio.wait_for(read_specs(candidate), deadline - loop.time())
         if not specs:
             raise FormatError(f"{candidate.url} contains no image")
     except Exception as exc:  # one failing image never stops the others
         log.info("import of %s failed: %s", candidate.url, exc)
         return [ImportResult(None, name, candidate.url, "failed", _error_text(exc))]
     if isinstance(specs, PlateSpec):
-        return await import_plate(specs, options)
+        return await import_plate(specs, options, deadline)
     results = []
     for spec in specs:
         label = options.name if (options.name and single and len(specs) == 1) else spec.name
@@ -152,7 +159,7 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
             warning = None
             if options.after_register and status != "unchanged":
                 try:
-                    await options.after_register(image_id)
+                    await asyncio.wait_for(options.after_register(image_id), max(deadline - loop.time(), 0.001))
                 except Exception as exc:  # registered; only derived data is missing
                     warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
             results.append(ImportResult(image_id, label, candidate.url, status, warning))
@@ -161,7 +168,7 @@ async def import_candidate(candidate: Candidate, options: ImportOptions, single:
     return results
 
 
-async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportResult]:
+async def import_plate(plate: PlateSpec, options: ImportOptions, deadline: float | None = None) -> list[ImportResult]:
     """Register a plate with all its fields at once (screen -> plate -> wells -> fields -> images);
     one result per field image. On failure nothing of the plate is registered."""
     from ..catalogue.plates import register_plate
@@ -177,7 +184,8 @@ async def import_plate(plate: PlateSpec, options: ImportOptions) -> list[ImportR
         if options.after_register and status != "unchanged":
             try:
                 async with limit:
-                    await options.after_register(image_id)
+                    remaining = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0.001)
+                    await asyncio.wait_for(options.after_register(image_id), remaining)
             except Exception as exc:  # registered; only derived data is missing
                 warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
         return ImportResult(image_id, spec.name, spec.url, status, warning, plate_id)

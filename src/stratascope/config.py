@@ -59,6 +59,20 @@ class Settings:
     overview_max_planes: int = 64
     #: the `[auth]` table of stratascope.toml, with STRATASCOPE_SESSION_* from the environment
     auth: dict = field(default_factory=dict)
+    #: [server] max_body_bytes: largest request body accepted (413 above it, before reading it)
+    max_body_bytes: int = 2**20
+    #: [server] allowed_origins: other origins (scheme://host[:port]) whose pages may POST to us
+    allowed_origins: list[str] = field(default_factory=list)
+    #: [auth] login_max_failures / login_failure_window_seconds: failed logins per user name and
+    #: per client address within the window before /auth/login answers 429
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 300
+    #: [import] limits on what one image's metadata may claim, and on one image's import time
+    import_max_channels: int = 10_000
+    import_max_levels: int = 64
+    import_max_metadata_bytes: int = 16 * 2**20
+    import_max_chunks_per_level: int = 2**24
+    import_timeout_seconds: int = 300
 
     @property
     def thumbnail_dir(self) -> Path:
@@ -82,6 +96,8 @@ def load_settings() -> Settings:
             data = tomllib.load(fh)
     server = data.get("server", {})
     cache = data.get("cache", {})
+    auth = data.get("auth", {})
+    imports = data.get("import", {})
     database_url = os.environ.get("STRATASCOPE_DATABASE_URL") or data.get("database", {}).get("url")
     return Settings(
         home=home,
@@ -92,7 +108,7 @@ def load_settings() -> Settings:
         max_region_pixels=_env_int("STRATASCOPE_MAX_REGION_PIXELS", server.get("max_region_pixels", 16_000_000)),
         read_only=_env_bool("STRATASCOPE_READ_ONLY", server.get("read_only", False)),
         stores=data.get("stores", {}),
-        allowed_prefixes=list(data.get("import", {}).get("allowed_prefixes", [])),
+        allowed_prefixes=list(imports.get("allowed_prefixes", [])),
         config_file=config_file,
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT"),
         aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
@@ -101,4 +117,16 @@ def load_settings() -> Settings:
         overview_max_planes=_env_int("STRATASCOPE_OVERVIEW_MAX_PLANES",
                                      data.get("overviews", {}).get("max_planes", 64), 1),
         auth=_auth_table(data),
+        max_body_bytes=_env_int("STRATASCOPE_MAX_BODY_BYTES", server.get("max_body_bytes", 2**20)),
+        allowed_origins=[str(o).rstrip("/") for o in server.get("allowed_origins", [])],
+        login_max_failures=_env_int("STRATASCOPE_LOGIN_MAX_FAILURES", auth.get("login_max_failures", 5)),
+        login_failure_window_seconds=_env_int("STRATASCOPE_LOGIN_FAILURE_WINDOW_SECONDS",
+                                              auth.get("login_failure_window_seconds", 300)),
+        import_max_channels=_env_int("STRATASCOPE_IMPORT_MAX_CHANNELS", imports.get("max_channels", 10_000)),
+        import_max_levels=_env_int("STRATASCOPE_IMPORT_MAX_LEVELS", imports.get("max_levels", 64)),
+        import_max_metadata_bytes=_env_int("STRATASCOPE_IMPORT_MAX_METADATA_BYTES",
+                                           imports.get("max_metadata_bytes", 16 * 2**20)),
+        import_max_chunks_per_level=_env_int("STRATASCOPE_IMPORT_MAX_CHUNKS_PER_LEVEL",
+                                             imports.get("max_chunks_per_level", 2**24)),
+        import_timeout_seconds=_env_int("STRATASCOPE_IMPORT_TIMEOUT_SECONDS", imports.get("timeout_seconds", 300)),
     )

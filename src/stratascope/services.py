@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 
 from .auth.sessions import AuthSettings, auth_settings
+from .auth.throttle import LoginThrottle
 from .cachetier import LazyCache
 from .catalogue import get_image
 from .catalogue.db import Catalogue
@@ -39,6 +40,8 @@ class Services:
     reader: PixelReader
     #: reads straight from the source, past the cache tier (overviews are computed with it)
     base_reader: PixelReader
+    #: failed logins per user name and client address (docs/security.md)
+    login_throttle: LoginThrottle
     #: image id -> (record, access) for request handlers (api/lookup.py)
     records: TtlCache = field(default_factory=lambda: TtlCache(RECORD_TTL_SECONDS, 1024))
     #: (kind, credential) -> Principal for the auth middleware
@@ -89,4 +92,5 @@ def build_services(settings: Settings | None = None, *, retry: RetryPolicy | Non
                          codecs=CodecFactory(overviews))
     archive = ArchiveInspector(settings.stores, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
     return Services(settings=settings, stores=stores, source=source, archive=archive, catalogue=catalogue,
-                    cache=cache, reader=reader, base_reader=base_reader)
+                    cache=cache, reader=reader, base_reader=base_reader,
+                    login_throttle=LoginThrottle.from_settings(settings))

@@ -9,6 +9,7 @@ Example counts are modest so the file stays well under 90 s on a small machine.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 
@@ -20,7 +21,9 @@ from hostile_cases import (
     flip_bits,
     json_paths,
     metadata_documents,
+    peak_growth,
     replaced,
+    reset_peak_memory,
     set_field,
     tiff_structure,
     write_seeds,
@@ -231,3 +234,83 @@ def test_deeply_nested_and_huge_json(services, seeds, tmp_path):
     attrs["multiscales"][0]["datasets"] = [{"path": str(i)} for i in range(200_000)]
     (root / ".zattrs").write_text(json.dumps(attrs))
     assert attempt(services, root, "zarr") == "failed"
+
+
+# --- issue 14 (8): bounds on channels, levels, chunk grids, metadata size and import time ---
+
+def _tiny_zarr(root, shape, chunks, zattrs_extra: dict | None = None):
+    """A hand-written OME-Zarr v0.4: a 150-byte .zarray may claim anything."""
+    axes = [{"name": n, "type": {"c": "channel"}.get(n, "space")} for n in "czyx"[-len(shape):]]
+    root.mkdir()
+    (root / ".zattrs").write_text(json.dumps({"multiscales": [{
+        "version": "0.4", "axes": axes,
+        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * len(shape)}]}],
+    }], **(zattrs_extra or {})}))
+    (root / ".zgroup").write_text('{"zarr_format": 2}')
+    (root / "0").mkdir()
+    (root / "0" / ".zarray").write_text(json.dumps({
+        "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": "|u1", "compressor": None,
+        "fill_value": 0, "order": "C", "filters": None}))
+    return root
+
+
+def _import_fails_quickly(services, root, match: str):
+    import re
+    import time
+
+    from stratascope import catalogue
+    from stratascope.ingest import import_urls
+
+    start_rss = reset_peak_memory()
+    started = time.perf_counter()
+    results = asyncio.run(import_urls(services, [str(root)]))
+    elapsed = time.perf_counter() - started
+    growth = peak_growth(start_rss)
+    assert [r.status for r in results] == ["failed"], results
+    assert re.search(match, results[0].error), results[0].error
+    assert catalogue.list_images(services.catalogue)[1] == 0
+    assert elapsed < 5, f"refusing took {elapsed:.1f} s"
+    assert growth < 64 * 2**20, f"refusing grew the resident memory by {growth / 2**20:.0f} MiB"
+
+
+def test_two_hundred_thousand_channels_are_refused(tmp_path, services):
+    root = _tiny_zarr(tmp_path / "channels.zarr", [200_000, 1, 64, 64], [1, 1, 64, 64])
+    assert (root / "0" / ".zarray").stat().st_size < 200
+    _import_fails_quickly(services, root, r"200000 channels, above the limit of 10000 \(\[import\] max_channels\)")
+
+
+def test_absurd_chunk_grids_are_refused(tmp_path, services):
+    root = _tiny_zarr(tmp_path / "grid.zarr", [1, 1, 65536, 65536], [1, 1, 2, 2])
+    _import_fails_quickly(services, root, r"1073741824 chunks .* max_chunks_per_level")
+
+
+def test_levels_limit_is_a_setting(tmp_path, monkeypatch, make_services):
+    monkeypatch.setenv("STRATASCOPE_IMPORT_MAX_LEVELS", "0")
+    root = _tiny_zarr(tmp_path / "levels.zarr", [1, 1, 64, 64], [1, 1, 64, 64])
+    _import_fails_quickly(make_services(), root, r"1 resolution levels, above the limit of 0 \(\[import\] max_levels\)")
+
+
+def test_huge_metadata_documents_are_refused_unread(tmp_path, services):
+    root = _tiny_zarr(tmp_path / "attrs.zarr", [1, 1, 64, 64], [1, 1, 64, 64])
+    with open(root / ".zattrs", "r+b") as fh:  # 100 MiB, sparse: costs no disk and no test memory
+        fh.truncate(100 * 2**20)
+    _import_fails_quickly(services, root, r"104857600 bytes, above the limit of 16777216 .*max_metadata_bytes")
+
+
+def test_work_after_registration_counts_against_the_import_timeout(tmp_path, monkeypatch, make_services):
+    import time
+
+    from stratascope.ingest import import_urls
+    from stratascope.ingest.run import ImportOptions
+
+    monkeypatch.setenv("STRATASCOPE_IMPORT_TIMEOUT_SECONDS", "1")
+    services = make_services()
+    root = _tiny_zarr(tmp_path / "slow.zarr", [1, 1, 64, 64], [1, 1, 64, 64])
+
+    async def slow_derived(_services, image_id):  # overviews / statistics / thumbnails that never end
+        await asyncio.sleep(30)
+
+    started = time.perf_counter()
+    results = asyncio.run(import_urls(services, [str(root)], ImportOptions(after_register=slow_derived)))
+    assert time.perf_counter() - started < 5
+    assert results[0].status == "imported" and "timed out after 1 s" in results[0].error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 
+import imagecodecs
 import numpy as np
 import pytest
 import tifffile
@@ -286,3 +287,47 @@ def test_edge_chunks_are_padded_to_the_full_chunk_shape(tmp_path):
     assert chunk.shape == (1, 1, 1, 7, 77)
     np.testing.assert_array_equal(chunk[0, 0, 0, 0], tifffile.imread(path)[49])
     assert not chunk[0, 0, 0, 1:].any()
+
+
+# --- decompression bombs: image-codec tiles declaring more pixels than their tile -----------
+
+def _bomb_tiff(path, compression: str, encode, photometric="rgb", samples=3, dtype="u1"):
+    """A 128 x 128 TIFF of 64 x 64 tiles, each a real 2048 x 2048 image (12 MiB decoded)."""
+    shape = (2048, 2048, samples) if samples > 1 else (2048, 2048)
+    bomb = encode(np.zeros(shape, dtype))
+    assert len(bomb) < 100_000
+    tifffile.imwrite(path, iter([bomb] * 4), shape=(128, 128, samples) if samples > 1 else (128, 128),
+                     dtype=dtype, tile=(64, 64), compression=compression, photometric=photometric)
+
+
+BOMBS = {
+    "webp": lambda a: imagecodecs.webp_encode(a, lossless=True),
+    "png": imagecodecs.png_encode,
+    "jpeg": imagecodecs.jpeg8_encode,
+    "jpeg2000": imagecodecs.jpeg2k_encode,
+}
+
+
+@pytest.mark.parametrize("compression", sorted(BOMBS))
+def test_image_codec_tiles_declaring_more_pixels_are_refused_before_decoding(compression, tmp_path, caplog):
+    import tracemalloc
+
+    from stratascope.formats.model import ChunkTooLarge, FormatError
+
+    path = tmp_path / f"{compression}.tif"
+    gray = compression == "jpeg2000"
+    _bomb_tiff(path, compression, BOMBS[compression], photometric="minisblack" if gray else "rgb",
+               samples=1 if gray else 3)
+    level = asyncio.run(read_tiff(str(path)))[0].levels[0]
+    codec = TiffChunkCodec(level)
+    where = asyncio.run(codec.locate((0, 0, 0, 0, 0), fetch))
+    data = asyncio.run(fetch(where.url, where.start, where.end, None))
+    with pytest.raises(FormatError):  # warm-up: imports allocate once
+        codec.decode(data, (0, 0, 0, 0, 0))
+    tracemalloc.start()
+    with pytest.raises(ChunkTooLarge, match="declares .*2048.*refused before decoding"):
+        codec.decode(data, (0, 0, 0, 0, 0))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 256 * 2**10, f"the bomb allocated {peak} bytes"  # decoded, it would be 4-12 MiB
+    assert "refused before decoding" in caplog.text

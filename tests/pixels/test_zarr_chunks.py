@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ome_zarr.format import FormatV04, FormatV05
 from ome_zarr.writer import write_image
 from zarr.codecs import BloscCodec, BytesCodec, Crc32cCodec, GzipCodec, ShardingCodec, TransposeCodec
 
-from stratascope.formats.model import AXES, FormatError
+from stratascope.formats.model import AXES, ChunkTooLarge, FormatError
 from stratascope.formats.ome_zarr import read_ome_zarr
 from stratascope.pixels.zarr_chunks import LRUCache, ZarrChunkCodec
 from stratascope.storage import SOURCE_REQUESTS, ObjectChanged, ObjectNotFound
@@ -337,3 +338,94 @@ def test_layout_is_json(tmp_path):
         write(root)
         for level in asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels:
             assert json.loads(json.dumps(level.layout)) == level.layout
+
+
+# --- decompression bombs: every codec step is bounded by the chunk's size -----------------
+
+BOMB_BYTES = 16 * 2**20  # inflates 16 MiB; a 16 x 16 uint8 chunk holds 256 bytes
+
+
+def _decode_peak(codec: ZarrChunkCodec, data: bytes) -> tuple[Exception | None, int]:
+    import tracemalloc
+
+    try:  # warm up: imports and codec registries allocate once, on first use
+        codec.decode(data, (0, 0, 0, 0, 0))
+    except Exception:  # noqa: BLE001, S110
+        pass
+    tracemalloc.start()
+    try:
+        codec.decode(data, (0, 0, 0, 0, 0))
+        error = None
+    except Exception as exc:  # noqa: BLE001 - the test inspects it
+        error = exc
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return error, peak
+
+
+@pytest.mark.parametrize("compressor, filters, encode", [
+    ({"id": "lzma"}, None, lambda raw: numcodecs.LZMA(preset=1).encode(raw)),
+    (None, [{"id": "zlib", "level": 1}], lambda raw: numcodecs.Zlib(1).encode(raw)),
+    (None, [{"id": "bz2", "level": 1}], lambda raw: numcodecs.BZ2(1).encode(raw)),
+    ({"id": "zlib", "level": 1}, [{"id": "zlib", "level": 1}],
+     lambda raw: numcodecs.Zlib(1).encode(numcodecs.Zlib(1).encode(raw))),
+    (None, [{"id": "packbits"}], lambda raw: bytes(len(raw) // 8 + 1)),
+], ids=["lzma-compressor", "zlib-filter", "bz2-filter", "zlib-in-zlib", "packbits-filter"])
+def test_v2_bombs_are_refused_before_inflating(tmp_path, compressor, filters, encode):
+    root = tmp_path / "image.zarr"
+    v04_yx_uint8_dot_separator(root)
+    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level.layout["codecs"].update(compressor=compressor, filters=filters)
+    bomb = encode(bytes(BOMB_BYTES))
+    assert len(bomb) <= BOMB_BYTES // 8 + 1  # (packbits: at most 8 x; the others far more)
+    error, peak = _decode_peak(ZarrChunkCodec(level), bomb)
+    assert isinstance(error, ChunkTooLarge), error
+    assert "more than the" in str(error)
+    # (liblzma keeps its 1 MiB dictionary for preset 1; the bomb would be 16 MiB)
+    assert peak < 2 * 2**20, f"decoding the bomb allocated {peak} bytes"
+
+
+def test_v3_numcodecs_bombs_are_refused_before_inflating(tmp_path):
+    root = tmp_path / "image.zarr"
+    v05_tczyx_float32(root)
+    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level.layout["codecs"] = [{"name": "bytes", "configuration": {"endian": "little"}},
+                              {"name": "numcodecs.lzma", "configuration": {}}]
+    error, peak = _decode_peak(ZarrChunkCodec(level), numcodecs.LZMA(preset=1).encode(bytes(BOMB_BYTES)))
+    assert isinstance(error, ChunkTooLarge), error
+    assert peak < 2 * 2**20  # liblzma dictionary; the bomb is 16 MiB
+    # an array -> array position is bounded too
+    level.layout["codecs"] = [{"name": "numcodecs.zlib", "configuration": {}},
+                              {"name": "bytes", "configuration": {"endian": "little"}}]
+    raw = numcodecs.Zlib(9).encode(bytes(BOMB_BYTES // 4))
+    nbytes = math.prod(level.layout["native_chunks"]) * 4
+    assert len(raw) <= nbytes
+    error, peak = _decode_peak(ZarrChunkCodec(level), raw + bytes(nbytes - len(raw)))
+    assert isinstance(error, ChunkTooLarge), error
+    assert peak < 4 * nbytes + 64 * 2**10
+
+
+def test_bounded_codecs_still_decode_real_chunks(tmp_path):
+    root = tmp_path / "image.zarr"
+    v04_yx_uint8_dot_separator(root)
+    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    chunk = RNG.integers(0, 255, size=(16, 16), dtype=np.uint8)
+    cases = [({"id": "lzma"}, None, numcodecs.LZMA().encode(chunk)),
+             (None, [{"id": "zlib", "level": 1}], numcodecs.Zlib(1).encode(chunk)),
+             ({"id": "zlib"}, [{"id": "delta", "dtype": "|u1", "astype": "<i2"}],
+              numcodecs.Zlib().encode(numcodecs.Delta("|u1", "<i2").encode(chunk)))]
+    for compressor, filters, data in cases:
+        level.layout["codecs"].update(compressor=compressor, filters=filters)
+        decoded = ZarrChunkCodec(level).decode(data, (0, 0, 0, 0, 0))
+        assert np.array_equal(decoded.reshape(16, 16), chunk), (compressor, filters)
+
+
+def test_codecs_without_a_size_bound_are_refused_at_import(tmp_path):
+    root = tmp_path / "image.zarr"
+    v04_yx_uint8_dot_separator(root)
+    zarray = root / "0" / ".zarray"
+    doc = json.loads(zarray.read_text())
+    doc["filters"] = [{"id": "pickle"}]  # decoding it would also run arbitrary code
+    zarray.write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match="'pickle' is not supported"):
+        asyncio.run(read_ome_zarr(str(root)))

@@ -14,6 +14,7 @@ from ..services import Services, build_services
 from . import errors, metrics, webgateway
 from .auth import AuthMiddleware
 from .auth import router as auth_router
+from .body_limit import BodyLimitMiddleware
 
 #: compressed formats: gzipping them again costs CPU on the tile path and saves nothing
 ALREADY_COMPRESSED = ("image/jpeg", "image/png", "image/webp", "image/tiff", "application/zip")
@@ -51,6 +52,9 @@ def create_app(services: Services | None = None) -> FastAPI:
         allow_headers=["*"], expose_headers=["ETag", "Content-Length", "Content-Range"],
     )
     app.add_middleware(metrics.TimingMiddleware)
+    settings = services.settings
+    # outermost: a body above the limit is refused before anything reads it
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     for router in _routers():
         app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -22,12 +23,15 @@ from starlette.datastructures import Headers, MutableHeaders
 
 from ..auth import sessions
 from ..auth.errors import BadLoginRequest
+from ..auth.throttle import cross_origin
 from ..auth.tokens import token_hash
 from ..catalogue import accounts as store
 from ..catalogue.principal import ANONYMOUS, Principal
 from ..services import Services
+from .body_limit import BodyTooLarge
 from .deps import services_of
 
+log = logging.getLogger(__name__)
 MAX_LOGIN_BODY = 64 * 1024
 
 def viewer_of(request: Request) -> Principal:
@@ -108,10 +112,22 @@ class AuthMiddleware:
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is declared or streams in above `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        parts.append(part)
+    return b"".join(parts)
+
+
 async def _credentials(request: Request) -> tuple[str, str]:
-    body = await request.body()
-    if len(body) > MAX_LOGIN_BODY:
-        raise BadLoginRequest("the login request is too large")
+    body = await _bounded_body(request, MAX_LOGIN_BODY)
     if "application/json" in request.headers.get("content-type", ""):
         try:
             data = json.loads(body or b"{}")
@@ -134,11 +150,27 @@ def _me(services: Services, principal: Principal) -> dict:
 @router.post("/login", summary="Log in with a user name and password (sets the session cookie)")
 async def login(request: Request, next: str | None = None):  # noqa: A002
     services = services_of(request)
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    foreign = cross_origin(request.headers, own, services.settings.allowed_origins)
+    if foreign is not None:  # login CSRF: another site's page must not log its visitor in
+        log.warning("refused a cross-origin login POST from %s", foreign)
+        return JSONResponse({"message": f"login from another site ({foreign}) is refused; allowed origins are "
+                             "this server's own and [server] allowed_origins"}, status_code=403,
+                            headers={"Cache-Control": "no-store"})
     username, password = await _credentials(request)
+    throttle = services.login_throttle
+    keys = throttle.keys(username, request.client.host if request.client else None)
+    wait = throttle.retry_after(keys)
+    if wait is not None:  # refused without checking the password: guessing on learns nothing
+        log.warning("login throttled for %r from %s", username, keys[1][5:])
+        return JSONResponse({"message": f"too many failed logins; try again in {wait} s"}, status_code=429,
+                            headers={"Retry-After": str(wait), "Cache-Control": "no-store"})
     result = await asyncio.to_thread(store.authenticate, services.catalogue, username, password)
     if result is None:
+        throttle.failed(keys)
         return JSONResponse({"message": "wrong user name or password"}, status_code=401,
                             headers={"Cache-Control": "no-store"})
+    throttle.succeeded(username)
     principal, fingerprint = result
     settings = services.auth
     # only a local path: never an open redirect to another site

@@ -26,7 +26,7 @@ from .records import (
     WellRecord,
     WellSampleRecord,
 )
-from .repository import upsert_image
+from .repository import retry_on_conflict, upsert_image
 
 if TYPE_CHECKING:
     from .principal import Principal
@@ -64,39 +64,43 @@ def register_plate(db: Catalogue, spec: PlateSpec, *, screen: str | None = None)
 
     Returns (plate id, "imported" | "updated" | "unchanged", [(image id, status) per spec.images]).
     Well and well sample ids stay the same when the layout did not change.
+    Concurrent imports of the same plate both succeed (the later one finds the earlier's rows).
     """
-    with db.session(write=True) as session:
-        screen_row = _ensure_screen(session, screen)
-        plate = session.scalar(select(Plate).where(Plate.url == spec.url)
-                               .options(selectinload(Plate.wells).selectinload(Well.samples)))
-        images = [upsert_image(session, image, None, image.name) for image in spec.images]
-        status = "imported" if plate is None else "unchanged"
-        if plate is None:
-            plate = Plate(url=spec.url, wells=[])
-        layout = _layout(spec, [image_id for image_id, _ in images])
-        meta = dict(name=spec.name, description=spec.description, format=spec.format,
-                    row_names=list(spec.rows), column_names=list(spec.columns), row_naming=spec.row_naming,
-                    column_naming=spec.column_naming, field_count=spec.field_count,
-                    acquisitions=[vars(a) for a in spec.acquisitions],
-                    sources=[[s.url, s.size, s.etag, s.version] for s in spec.sources])
-        if screen_row is not None and plate.screen_id != screen_row.id:
-            plate.screen_id = screen_row.id
-        changed = [key for key, value in meta.items() if getattr(plate, key) != value]
-        for key in changed:
-            setattr(plate, key, meta[key])
-        old_layout = {(w.row, w.column, w.path): [(s.field_index, s.image_id, s.acquisition) for s in w.samples]
-                      for w in plate.wells}
-        if plate.id is None:
-            session.add(plate)
-        if old_layout != layout:
-            _replace_wells(session, plate, layout, old_layout)
-            changed.append("wells")
-        if status == "unchanged" and (changed or any(s != "unchanged" for _, s in images)):
-            status = "updated"
-        if status != "unchanged":
-            plate.updated_at = utcnow()
-        session.flush()
-        return plate.id, status, images
+    def work():
+        with db.session(write=True) as session:
+            screen_row = _ensure_screen(session, screen)
+            plate = session.scalar(select(Plate).where(Plate.url == spec.url)
+                                   .options(selectinload(Plate.wells).selectinload(Well.samples)))
+            images = [upsert_image(session, image, None, image.name) for image in spec.images]
+            status = "imported" if plate is None else "unchanged"
+            if plate is None:
+                plate = Plate(url=spec.url, wells=[])
+            layout = _layout(spec, [image_id for image_id, _ in images])
+            meta = dict(name=spec.name, description=spec.description, format=spec.format,
+                        row_names=list(spec.rows), column_names=list(spec.columns), row_naming=spec.row_naming,
+                        column_naming=spec.column_naming, field_count=spec.field_count,
+                        acquisitions=[vars(a) for a in spec.acquisitions],
+                        sources=[[s.url, s.size, s.etag, s.version] for s in spec.sources])
+            if screen_row is not None and plate.screen_id != screen_row.id:
+                plate.screen_id = screen_row.id
+            changed = [key for key, value in meta.items() if getattr(plate, key) != value]
+            for key in changed:
+                setattr(plate, key, meta[key])
+            old_layout = {(w.row, w.column, w.path): [(s.field_index, s.image_id, s.acquisition) for s in w.samples]
+                          for w in plate.wells}
+            if plate.id is None:
+                session.add(plate)
+            if old_layout != layout:
+                _replace_wells(session, plate, layout, old_layout)
+                changed.append("wells")
+            if status == "unchanged" and (changed or any(s != "unchanged" for _, s in images)):
+                status = "updated"
+            if status != "unchanged":
+                plate.updated_at = utcnow()
+            session.flush()
+            return plate.id, status, images
+
+    return retry_on_conflict(work, f"registering plate {spec.url}")
 
 
 def _layout(spec: PlateSpec, image_ids: list[int]) -> dict:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
 from .db import Catalogue
-from .errors import NotFound
+from .errors import CatalogueError, NotFound
 from .models import Channel, Dataset, Image, Level, Project, Screen, SourceObjectRow, utcnow
 from .queries import dataset_access, image_visible, ordering, plate_image_access, project_visible, restricted, visible_dataset_ids
 from .records import DatasetRecord, ImageRecord, ProjectRecord
@@ -92,15 +92,37 @@ def ensure_dataset(db: Catalogue, project: str | None, dataset: str | None) -> i
     return None
 
 
+CONFLICT_ATTEMPTS = 3
+
+
+def retry_on_conflict(work, what: str):
+    """Run `work()` (one whole transaction) again when the database refused it for a unique
+    row a concurrent transaction committed first (two imports of the same objects, or of
+    images sharing a project): the next attempt reads that row and updates or keeps it.
+    The database decides who was first (its unique constraints); nothing is locked here."""
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            return work()
+        except IntegrityError as exc:
+            if attempt == CONFLICT_ATTEMPTS - 1:
+                raise CatalogueError(f"{what}: the catalogue kept refusing it as a duplicate of a row written "
+                                     f"concurrently ({exc.orig})") from exc
+    return None
+
+
 def register_image(db: Catalogue, spec: ImageSpec, *, project: str | None = None, dataset: str | None = None,
                    name: str | None = None) -> tuple[int, str]:
     """Insert or refresh one image in a single transaction.
 
     Returns (image id, "imported" | "updated" | "unchanged"). Nothing is written unless
-    the whole image is valid, so a failure never leaves a half-registered image.
+    the whole image is valid, so a failure never leaves a half-registered image. Concurrent
+    registrations of the same image both succeed: one "imported", the other "unchanged".
     """
-    with db.session(write=True) as session:
-        return upsert_image(session, spec, _ensure_dataset(session, project, dataset), name or spec.name)
+    def work():
+        with db.session(write=True) as session:
+            return upsert_image(session, spec, _ensure_dataset(session, project, dataset), name or spec.name)
+
+    return retry_on_conflict(work, f"registering {spec.url}")
 
 
 def upsert_image(session: Session, spec: ImageSpec, ds: Dataset | None, name: str) -> tuple[int, str]:

@@ -22,6 +22,13 @@ class UnsupportedFormat(FormatError):
     """The object is recognisably an image we do not support yet (e.g. an HCS plate)."""
 
 
+class ChunkTooLarge(FormatError):
+    """A chunk's bytes decode (or declare that they decode) to more than the chunk holds.
+
+    Raised before the decoder allocates the output: a decompression bomb costs at most the
+    expected chunk size. A FormatError, so the api answers 422 like any corrupt chunk."""
+
+
 @dataclass(frozen=True)
 class SourceObject:
     url: str
@@ -100,6 +107,35 @@ def check_sizes(shape, chunks, itemsize: int, what: str) -> None:
         raise FormatError(f"{what}: metadata claims {math.prod(shape):.3g} pixels, above the limit of {MAX_TOTAL_PIXELS:.3g}")
     if math.prod(chunks) * itemsize > MAX_CHUNK_BYTES:
         raise FormatError(f"{what}: chunk of {math.prod(chunks) * itemsize} bytes is above the limit of {MAX_CHUNK_BYTES}")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What reading one image's metadata may cost ([import] settings; defaults as documented)."""
+
+    max_metadata_bytes: int = 16 * 2**20
+    max_levels: int = 64
+
+
+def check_import_limits(spec: ImageSpec, *, max_channels: int, max_levels: int, max_chunks_per_level: int) -> None:
+    """Refuse an image whose metadata is legal but absurd for a server ([import] settings):
+    200 000 channels, hundreds of levels, or a chunk grid of millions of tiny chunks would
+    cost minutes and gigabytes at registration and in every overview afterwards."""
+    import math
+
+    what = spec.url
+    channels = spec.levels[0].shape[1] if spec.levels else 0
+    if channels > max_channels:
+        raise FormatError(f"{what}: {channels} channels, above the limit of {max_channels} "
+                          "([import] max_channels)")
+    if len(spec.levels) > max_levels:
+        raise FormatError(f"{what}: {len(spec.levels)} resolution levels, above the limit of {max_levels} "
+                          "([import] max_levels)")
+    for i, level in enumerate(spec.levels):
+        grid = math.prod(math.ceil(int(s) / int(c)) for s, c in zip(level.shape, level.chunks))
+        if grid > max_chunks_per_level:
+            raise FormatError(f"{what}: level {i} is split into {grid} chunks of {tuple(level.chunks)}, above the "
+                              f"limit of {max_chunks_per_level} chunks per level ([import] max_chunks_per_level)")
 
 
 # --- HCS plates (screen -> plate -> well -> well sample (field) -> image) ---------------------

@@ -41,9 +41,9 @@ from __future__ import annotations
 import asyncio
 
 from ..storage import Location, ObjectNotFound, SourceReader
-from .model import FormatError, ImageSpec, PlateSpec, SourceObject, UnsupportedFormat
+from .model import FormatError, ImageLimits, ImageSpec, PlateSpec, SourceObject, UnsupportedFormat
 from .ome_zarr_plate import read_plate
-from .zarr_image import read_group, read_image
+from .zarr_image import MetadataReader, read_group, read_image
 
 MAX_SERIES = 10_000
 
@@ -51,11 +51,12 @@ MAX_SERIES = 10_000
 #: tests/hostile/): reported as FormatError so import says "failed" with a clear reason
 _MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError)
 
-async def read_ome_zarr(url: str, reader: SourceReader) -> list[ImageSpec] | PlateSpec:
+async def read_ome_zarr(url: str, reader: SourceReader,
+                        limits: ImageLimits | None = None) -> list[ImageSpec] | PlateSpec:
     """Every image of the OME-Zarr group at `url` (one, or one per bioformats2raw series),
     or, for an HCS plate, the plate with its field images (formats/ome_zarr_plate.py)."""
     try:
-        return await _read_ome_zarr(url, reader)
+        return await _read_ome_zarr(url, MetadataReader(reader, limits or ImageLimits()))
     except _MALFORMED as exc:
         raise FormatError(f"{url}: malformed OME-Zarr metadata ({type(exc).__name__}: {str(exc)[:200]})") from exc
 

@@ -11,6 +11,7 @@ The layout dict is documented in `formats/ome_zarr.py`.
 from __future__ import annotations
 
 import bz2
+import lzma
 import math
 import zlib
 from dataclasses import dataclass
@@ -22,11 +23,22 @@ import numpy as np
 from numcodecs.compat import ensure_contiguous_ndarray
 
 from ..storage.errors import ObjectChanged
-from .model import FormatError, UnsupportedFormat
+from .model import ChunkTooLarge, FormatError, UnsupportedFormat
 
 NUMERIC_KINDS = "biuf"
 V3_BYTES_TO_BYTES = {"blosc", "gzip", "zstd", "crc32c"}
 MAX_UINT64 = 2**64 - 1
+
+#: Every codec a chunk may pass through, each with a way to bound its output *before* it
+#: allocates: compressors by their header or a streaming decompressor with a maximum
+#: length; filters by their input size times what they can expand it by. Codecs with no
+#: such bound (pickle, msgpack, vlen, categorize: none of them numeric anyway) are refused.
+BOUNDED_COMPRESSORS = {"blosc", "lz4", "zstd", "zlib", "gzip", "bz2", "lzma"}
+SHRINKING_FILTERS = {"crc32", "crc32c", "adler32", "fletcher32", "jenkins_lookup3", "base64"}
+ELEMENTWISE_FILTERS = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround", "shuffle"}
+EXPANDING_FILTERS = {"packbits": 8}  # bits -> bools
+SUPPORTED_NUMCODECS = BOUNDED_COMPRESSORS | SHRINKING_FILTERS | ELEMENTWISE_FILTERS | set(EXPANDING_FILTERS)
+LZMA_MEMLIMIT = 2**27  # liblzma's own working memory (dictionary); preset 9 needs 65 MiB
 
 
 @dataclass
@@ -56,6 +68,9 @@ def _numeric_dtype(name, what: str) -> np.dtype:
 
 
 def _numcodec(config: dict, what: str):
+    if config.get("id") not in SUPPORTED_NUMCODECS:
+        raise UnsupportedFormat(f"{what}: codec {config.get('id')!r:.40} is not supported "
+                                f"(supported: {', '.join(sorted(SUPPORTED_NUMCODECS))})")
     try:
         return numcodecs.get_codec(dict(config))
     except Exception as exc:  # unknown id or bad configuration
@@ -209,34 +224,71 @@ def parse_zarr_v3(doc: dict, url: str) -> ZarrArray:
 
 # --- decoding ---------------------------------------------------------------------------
 
-def _bounded_decompress(codec_id: str, codec, data: bytes, limit: int) -> bytes:
-    """Decode one bytes->bytes step, never producing (or allocating) more than `limit` bytes."""
-    too_big = FormatError(f"{codec_id}: chunk decompresses to more than the {limit} bytes expected")
+def _max_output(codec_id: str, codec, stored: int) -> int:
+    """The most bytes a filter can decode `stored` bytes to (decoded type / stored type)."""
+    if codec_id in EXPANDING_FILTERS:
+        return stored * EXPANDING_FILTERS[codec_id]
+    if codec_id == "astype":
+        decoded, encoded = codec.decode_dtype, codec.encode_dtype
+    else:
+        decoded = getattr(codec, "dtype", None)
+        encoded = getattr(codec, "astype", None) or decoded
+    if decoded is None:
+        return stored
+    return math.ceil(stored * np.dtype(decoded).itemsize / np.dtype(encoded).itemsize)
+
+
+def _bounded_decompress(codec_id: str, codec, data, limit: int):
+    """Decode one step (compressor or filter), never producing (or allocating) more than
+    `limit` bytes: the declared or possible output size is checked before decoding."""
+    too_big = ChunkTooLarge(f"{codec_id}: chunk decodes to more than the {limit} bytes expected "
+                            f"({len(data)} stored bytes); refused before decoding")
+    if not isinstance(data, (bytes, bytearray)):
+        data = ensure_contiguous_ndarray(data).reshape(-1).view("u1")
     if codec_id == "blosc":  # header: nbytes at bytes 4..8
-        if len(data) < 16 or int.from_bytes(data[4:8], "little") > limit:
+        if len(data) < 16 or int.from_bytes(bytes(data[4:8]), "little") > limit:
             raise too_big
     elif codec_id == "lz4":  # numcodecs' LZ4 prefixes the decompressed size
-        if len(data) < 4 or int.from_bytes(data[:4], "little") > limit:
+        if len(data) < 4 or int.from_bytes(bytes(data[:4]), "little") > limit:
             raise too_big
     elif codec_id == "zstd":
         try:
             return bytes(imagecodecs.zstd_decode(data, out=max(limit, 1)))
         except imagecodecs.ZstdError as exc:
             raise FormatError(f"zstd: cannot decode chunk ({exc})") from exc
-    elif codec_id in ("zlib", "gzip", "bz2"):
+    elif codec_id in ("zlib", "gzip", "bz2", "lzma"):
         if codec_id == "bz2":
             out = bz2.BZ2Decompressor().decompress(data, max_length=limit + 1)
+        elif codec_id == "lzma":
+            fmt = codec.format if codec is not None else lzma.FORMAT_AUTO
+            if fmt == lzma.FORMAT_RAW:
+                decompressor = lzma.LZMADecompressor(fmt, filters=codec.filters)
+            else:
+                decompressor = lzma.LZMADecompressor(fmt, memlimit=LZMA_MEMLIMIT)
+            try:
+                out = decompressor.decompress(data, max_length=limit + 1)
+            except lzma.LZMAError as exc:
+                raise FormatError(f"lzma: cannot decode chunk ({exc})") from exc
         else:  # wbits 47: zlib or gzip header, detected
             out = zlib.decompressobj(47).decompress(data, limit + 1)
         if len(out) > limit:
             raise too_big
         return out
-    return bytes(ensure_contiguous_ndarray(codec.decode(data)).view("u1"))
+    elif codec_id in SHRINKING_FILTERS or codec_id in ELEMENTWISE_FILTERS or codec_id in EXPANDING_FILTERS:
+        if _max_output(codec_id, codec, len(data)) > limit + 64:  # + a checksum filter's few bytes
+            raise too_big
+    else:
+        raise UnsupportedFormat(f"{codec_id}: codec is not supported (its output size cannot be bounded)")
+    out = ensure_contiguous_ndarray(codec.decode(data)).reshape(-1).view("u1")
+    if out.nbytes > limit + 64:
+        raise too_big
+    return out
 
 
 def _decode_bytes_step(codec: dict, data: bytes, limit: int) -> bytes:
     name = codec["name"]
     if name == "crc32c":
+        data = bytes(data)
         if len(data) < 4 or google_crc32c.value(data[:-4]) != int.from_bytes(data[-4:], "little"):
             raise ObjectChanged("crc32c checksum of a Zarr chunk does not match")
         return data[:-4]
@@ -265,14 +317,15 @@ def decode_chunk(layout: dict, data: bytes) -> np.ndarray:
     if layout["zarr_format"] == 2:
         stored = np.dtype(layout["dtype"])
         spec = layout["codecs"]
-        filters = [numcodecs.get_codec(dict(f)) for f in spec["filters"] or []]
+        filters = [(f["id"], numcodecs.get_codec(dict(f))) for f in spec["filters"] or []]
         nbytes = math.prod(shape) * stored.itemsize
+        # between filters a chunk may be stored as a wider type (e.g. delta of u1 as i2)
+        limit = nbytes * (8 if filters else 1)
         if spec["compressor"]:
-            limit = nbytes * (8 if filters else 1)  # filters may store a narrower type
             compressor = numcodecs.get_codec(dict(spec["compressor"]))
             data = _bounded_decompress(spec["compressor"]["id"], compressor, data, limit)
-        for f in reversed(filters):
-            data = f.decode(data)
+        for i, (codec_id, f) in reversed(list(enumerate(filters))):
+            data = _bounded_decompress(codec_id, f, data, nbytes if i == 0 else limit)
         array = _to_array(data, stored, shape, spec["order"])
     else:
         before, serializer, after = _split_codecs(layout["codecs"], "codecs")
@@ -292,6 +345,8 @@ def decode_chunk(layout: dict, data: bytes) -> np.ndarray:
             if codec["name"] == "transpose":
                 array = array.transpose(np.argsort(codec["configuration"]["order"]))
             else:
-                instance = numcodecs.get_codec({"id": codec["name"][10:], **(codec.get("configuration") or {})})
-                array = _to_array(instance.decode(np.ascontiguousarray(array)), array.dtype, array.shape)
+                codec_id = codec["name"][10:]
+                instance = numcodecs.get_codec({"id": codec_id, **(codec.get("configuration") or {})})
+                decoded = _bounded_decompress(codec_id, instance, np.ascontiguousarray(array), array.nbytes)
+                array = _to_array(decoded, array.dtype, array.shape)
     return array.astype(array.dtype.newbyteorder("="), copy=False)

@@ -11,8 +11,18 @@ import json
 import math
 import re
 
-from ..storage import Location, ObjectNotFound
-from .model import AXES, ChannelSpec, FormatError, ImageSpec, LevelSpec, SourceObject, UnsupportedFormat, check_sizes
+from ..storage import Location, ObjectNotFound, SourceReader
+from .model import (
+    AXES,
+    ChannelSpec,
+    FormatError,
+    ImageLimits,
+    ImageSpec,
+    LevelSpec,
+    SourceObject,
+    UnsupportedFormat,
+    check_sizes,
+)
 from .zarr_codecs import ZarrArray, parse_zarr_v2, parse_zarr_v3
 
 MAX_LEVELS = 64  # each level halves (or more): 64 covers any image that can exist
@@ -23,8 +33,22 @@ _COLOR = re.compile(r"^[0-9A-Fa-f]{6}$")
 # --- metadata documents -----------------------------------------------------------------
 
 
-async def _read_json(location: Location, reader) -> tuple[dict, SourceObject]:
-    data, info = await reader.get_with_info(location)
+class MetadataReader:
+    """The source reader with the limits of one import: metadata documents above
+    `max_metadata_bytes` are refused from the GET's headers, before their body is read."""
+
+    def __init__(self, reader: SourceReader, limits: ImageLimits):
+        self.reader, self.limits = reader, limits
+
+    def locate(self, url: str) -> Location:
+        return self.reader.locate(url)
+
+    async def get_json(self, location: Location):
+        return await self.reader.get_with_info(location, max_bytes=self.limits.max_metadata_bytes)
+
+
+async def _read_json(location: Location, reader: MetadataReader) -> tuple[dict, SourceObject]:
+    data, info = await reader.get_json(location)
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -178,8 +202,10 @@ async def read_image(location: Location, ome: dict, zarr_format: int, sources: l
         isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"].strip("/") for d in datasets
     ):
         raise FormatError(f"{what}: multiscales datasets must be a non-empty list of {{'path': ...}}")
-    if len(datasets) > MAX_LEVELS:  # else hostile metadata makes us read (and hold) one array per entry
-        raise FormatError(f"{what}: {len(datasets)} resolution levels, above the limit of {MAX_LEVELS}")
+    max_levels = min(MAX_LEVELS, reader.limits.max_levels)
+    if len(datasets) > max_levels:  # else hostile metadata makes us read (and hold) one array per entry
+        raise FormatError(f"{what}: {len(datasets)} resolution levels, above the limit of {max_levels} "
+                          "([import] max_levels)")
     arrays = await asyncio.gather(*(_read_array(location.child(d["path"]), zarr_format, reader) for d in datasets))
     ndim = len(arrays[0][0].shape)
     axes = _parse_axes(multiscale.get("axes"), ndim, what)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 
 from .. import catalogue
 from ..catalogue.plates import ensure_screen, register_plate
-from ..formats.model import FormatError, ImageSpec, PlateSpec
+from ..formats.model import FormatError, ImageLimits, ImageSpec, PlateSpec, check_import_limits
 from ..formats.ome_zarr import read_ome_zarr
 from ..formats.tiff import read_tiff
 from ..services import Services
@@ -24,7 +24,6 @@ from ..storage.urls import parse_url
 from .discover import Candidate, discover
 
 log = logging.getLogger(__name__)
-IMAGE_TIMEOUT_S = 300
 CONCURRENCY = 8
 
 
@@ -74,8 +73,17 @@ def check_allowed(url: str, allowed: list[str]) -> None:
 
 async def read_specs(services: Services, candidate: Candidate) -> list[ImageSpec] | PlateSpec:
     """The images of a candidate, or the HCS plate it holds (with every field's image)."""
-    read = read_tiff if candidate.kind == "tiff" else read_ome_zarr
-    specs = await read(candidate.url, reader=services.source)
+    settings = services.settings
+    if candidate.kind == "tiff":
+        specs = await read_tiff(candidate.url, reader=services.source)
+    else:
+        limits = ImageLimits(max_metadata_bytes=settings.import_max_metadata_bytes,
+                             max_levels=settings.import_max_levels)
+        specs = await read_ome_zarr(candidate.url, reader=services.source, limits=limits)
+    for spec in specs.images if isinstance(specs, PlateSpec) else specs:
+        # before anything is registered or derived
+        check_import_limits(spec, max_channels=settings.import_max_channels, max_levels=settings.import_max_levels,
+                            max_chunks_per_level=settings.import_max_chunks_per_level)
     if isinstance(specs, PlateSpec):
         specs.images = [await with_storage_classes(services, spec) for spec in specs.images]
         return specs
@@ -114,11 +122,15 @@ def _unchanged_from_listing(db: catalogue.Catalogue, candidate: Candidate) -> li
     return results
 
 
-def _error_text(exc: BaseException) -> str:
+def _why(services: Services, exc: BaseException) -> str:
+    return _error_text(exc, services.settings.import_timeout_seconds)
+
+
+def _error_text(exc: BaseException, timeout_s: int | None = None) -> str:
     if isinstance(exc, (FormatError, StorageError, catalogue.CatalogueError)):
         return str(exc) or type(exc).__name__
     if isinstance(exc, asyncio.TimeoutError):
-        return f"timed out after {IMAGE_TIMEOUT_S} s"
+        return f"timed out after {timeout_s} s ([import] timeout_seconds)"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -128,15 +140,18 @@ async def import_candidate(services: Services, candidate: Candidate, options: Im
     if shortcut is not None:
         return shortcut
     name = candidate.url.rstrip("/").rsplit("/", 1)[-1]
+    loop = asyncio.get_running_loop()
+    # one budget for reading, registering and deriving (overviews, statistics, thumbnails)
+    deadline = loop.time() + services.settings.import_timeout_seconds
     try:
-        specs = await asyncio.wait_for(read_specs(services, candidate), IMAGE_TIMEOUT_S)
+        specs = await asyncio.wait_for(read_specs(services, candidate), deadline - loop.time())
         if not specs:
             raise FormatError(f"{candidate.url} contains no image")
     except Exception as exc:  # one failing image never stops the others
         log.info("import of %s failed: %s", candidate.url, exc)
-        return [ImportResult(None, name, candidate.url, "failed", _error_text(exc))]
+        return [ImportResult(None, name, candidate.url, "failed", _why(services, exc))]
     if isinstance(specs, PlateSpec):
-        return await import_plate(services, specs, options)
+        return await import_plate(services, specs, options, deadline)
     results = []
     for spec in specs:
         label = options.name if (options.name and single and len(specs) == 1) else spec.name
@@ -147,22 +162,24 @@ async def import_candidate(services: Services, candidate: Candidate, options: Im
             warning = None
             if options.after_register and status != "unchanged":
                 try:
-                    await options.after_register(services, image_id)
+                    await asyncio.wait_for(options.after_register(services, image_id),
+                                           max(deadline - loop.time(), 0.001))
                 except Exception as exc:  # registered; only derived data is missing
-                    warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
+                    warning = f"registered, but thumbnails or overviews could not be made: {_why(services, exc)}"
             results.append(ImportResult(image_id, label, candidate.url, status, warning))
         except Exception as exc:
-            results.append(ImportResult(None, label, candidate.url, "failed", _error_text(exc)))
+            results.append(ImportResult(None, label, candidate.url, "failed", _why(services, exc)))
     return results
 
 
-async def import_plate(services: Services, plate: PlateSpec, options: ImportOptions) -> list[ImportResult]:
+async def import_plate(services: Services, plate: PlateSpec, options: ImportOptions,
+                       deadline: float | None = None) -> list[ImportResult]:
     """Register a plate with all its fields at once (screen -> plate -> wells -> fields -> images);
     one result per field image. On failure nothing of the plate is registered."""
     try:
         plate_id, _, images = await asyncio.to_thread(register_plate, services.catalogue, plate, screen=options.screen)
     except Exception as exc:
-        return [ImportResult(None, plate.name, plate.url, "failed", _error_text(exc))]
+        return [ImportResult(None, plate.name, plate.url, "failed", _why(services, exc))]
     limit = asyncio.Semaphore(CONCURRENCY)  # a plate has hundreds of fields: derive in parallel, bounded
 
     async def one(spec: ImageSpec, image_id: int, status: str) -> ImportResult:
@@ -170,9 +187,10 @@ async def import_plate(services: Services, plate: PlateSpec, options: ImportOpti
         if options.after_register and status != "unchanged":
             try:
                 async with limit:
-                    await options.after_register(services, image_id)
+                    remaining = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0.001)
+                    await asyncio.wait_for(options.after_register(services, image_id), remaining)
             except Exception as exc:  # registered; only derived data is missing
-                warning = f"registered, but thumbnails or overviews could not be made: {_error_text(exc)}"
+                warning = f"registered, but thumbnails or overviews could not be made: {_why(services, exc)}"
         return ImportResult(image_id, spec.name, spec.url, status, warning, plate_id)
 
     return list(await asyncio.gather(*(one(spec, i, s) for spec, (i, s) in zip(plate.images, images))))
@@ -201,7 +219,7 @@ async def plan_import(
             if not candidates:
                 raise FormatError(f"no OME-Zarr or TIFF images found under {url}")
         except Exception as exc:
-            result = ImportResult(None, url.rstrip("/").rsplit("/", 1)[-1], url, "failed", _error_text(exc))
+            result = ImportResult(None, url.rstrip("/").rsplit("/", 1)[-1], url, "failed", _why(services, exc))
             failed.append(result)
             if on_result:
                 on_result(result)

@@ -12,15 +12,22 @@ partial edge tiles are padded to the full chunk shape.
 from __future__ import annotations
 
 import base64
+import logging
+import math
+import re
 from collections.abc import Callable
 
 import imagecodecs
 import numpy as np
 
-from ..formats.model import LevelSpec
+from ..formats.model import ChunkTooLarge, LevelSpec
 from ..formats.tiff import JPEG_COMPRESSIONS, load_manifest
 from ..storage import ObjectChanged
 from .chunks import ByteRange, ChunkIndex, Fetch
+
+log = logging.getLogger(__name__)
+#: imagecodecs checks a given `out` against the image header before it decodes anything
+_OUT_MISMATCH = re.compile(r"invalid out\.(shape|dtype)=.*, (?:shape|dtype)=(.*)$")
 
 
 class TiffChunkCodec:
@@ -89,17 +96,48 @@ class TiffChunkCodec:
         rows = min(self.tile_h, self.height - y0)
         cols = self.tile_w if not self.tiled else min(self.tile_w, self.width - x0)
         if self.compression in JPEG_COMPRESSIONS:
-            pixels = imagecodecs.jpeg_decode(
-                data, bitspersample=self.layout["bitspersample"], tables=self.jpegtables,
-                colorspace=self.jpeg_colorspace, outcolorspace=self.jpeg_outcolorspace,
-                shape=(self.tile_h if self.tiled else rows, self.tile_w),
-            )
-            tile = self._reshape(np.asarray(pixels), rows, cols)
+            def decode(out):
+                return imagecodecs.jpeg_decode(
+                    data, bitspersample=self.layout["bitspersample"], tables=self.jpegtables,
+                    colorspace=self.jpeg_colorspace, outcolorspace=self.jpeg_outcolorspace,
+                    shape=(self.tile_h if self.tiled else rows, self.tile_w), out=out,
+                )
+            tile = self._reshape(self._decode_image(decode, index, rows, cols), rows, cols)
         elif self.image_codec and self.decompress is not None:
-            tile = self._reshape(np.asarray(self.decompress(data)), rows, cols)
+            decompress = self.decompress
+            tile = self._reshape(self._decode_image(lambda out: decompress(data, out=out), index, rows, cols),
+                                 rows, cols)
         else:
             tile = self._decode_bytes(data, rows)
         return self._to_chunk(tile.astype(self.dtype, copy=False))
+
+    def _decode_image(self, decode, index: ChunkIndex, rows: int, cols: int) -> np.ndarray:
+        """Decode an image-codec segment into an array of a shape the segment may have (full
+        tile, or cropped at the bottom / right edge). The codec compares its header with that
+        `out` before decoding, so a segment declaring more pixels (a decompression bomb) costs
+        nothing but its header."""
+        shapes = dict.fromkeys([(self.tile_h, self.tile_w), (rows, cols), (rows, self.tile_w)])
+        declared = "?"
+        for h, w in shapes:
+            out = np.empty((h, w, self.samples) if self.samples > 1 else (h, w), dtype=self.dtype)
+            try:
+                return np.asarray(decode(out))
+            except ValueError as exc:
+                mismatch = _OUT_MISMATCH.search(str(exc))
+                if mismatch is None:
+                    raise
+                if mismatch.group(1) == "dtype":
+                    raise ObjectChanged(f"{self.url}: segment {tuple(index)} decodes to {mismatch.group(2)}, "
+                                         f"expected {self.dtype}") from None
+                declared = mismatch.group(2)
+        numbers = [int(n) for n in re.findall(r"\d+", declared)]
+        expected = (self.tile_h, self.tile_w, self.samples)
+        if not numbers or math.prod(numbers) > math.prod(expected):
+            bomb = ChunkTooLarge(f"{self.url}: segment {tuple(index)} declares {declared} pixels, more than "
+                                 f"its tile {expected}; refused before decoding")
+            log.warning("%s", bomb)
+            raise bomb
+        raise ObjectChanged(f"{self.url}: segment decodes to shape {declared}, expected {expected}")
 
     def _decode_bytes(self, data: bytes, rows: int) -> np.ndarray:
         full_rows = self.tile_h if self.tiled else rows
@@ -131,8 +169,6 @@ class TiffChunkCodec:
         for shape in ((self.tile_h, self.tile_w), (rows, cols), (rows, self.tile_w)):
             if pixels.size == shape[0] * shape[1] * self.samples:
                 return pixels.reshape(shape[0], shape[1], self.samples)
-        if pixels.shape[0] >= rows and pixels.shape[1] >= cols and pixels.shape[2] == self.samples:
-            return pixels[: self.tile_h, : self.tile_w]
         raise ObjectChanged(f"{self.url}: segment decodes to shape {pixels.shape}, "
                              f"expected {(self.tile_h, self.tile_w, self.samples)}")
 

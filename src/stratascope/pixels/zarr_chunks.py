@@ -11,6 +11,7 @@ The layout is documented in `formats/ome_zarr.py`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import MutableMapping
@@ -18,12 +19,13 @@ from collections.abc import MutableMapping
 import google_crc32c
 import numpy as np
 
-from ..formats.model import AXES, MAX_CHUNK_BYTES, FormatError, LevelSpec
+from ..formats.model import AXES, MAX_CHUNK_BYTES, ChunkTooLarge, FormatError, LevelSpec
 from ..formats.zarr_codecs import MAX_UINT64, decode_chunk, parse_fill_value
 from ..storage.errors import ObjectChanged, ObjectNotFound
 from .chunks import ByteRange, ChunkIndex, Fetch
 
 _NOT_CACHED = object()
+log = logging.getLogger(__name__)
 
 
 class LRUCache(MutableMapping):
@@ -159,6 +161,9 @@ class ZarrChunkCodec:
     def decode(self, data: bytes, index: ChunkIndex) -> np.ndarray:
         try:
             native = decode_chunk(self.layout, bytes(data))
+        except ChunkTooLarge as exc:  # a decompression bomb (or a corrupt header): worth an admin's look
+            log.warning("refused chunk %s of %s: %s", tuple(index), self.base_url, exc)
+            raise
         except (FormatError, ObjectChanged):
             raise
         except Exception as exc:  # codec libraries raise RuntimeError, ValueError, ...

@@ -107,13 +107,22 @@ class SourceReader:
         data, _ = await self.get_with_info(url, version=version)
         return data
 
-    async def get_with_info(self, url: str | Location, *, version: str | None = None) -> tuple[bytes, ObjectInfo]:
-        """A whole object and its metadata (size, ETag, version) from one GET."""
+    async def get_with_info(self, url: str | Location, *, version: str | None = None,
+                            max_bytes: int | None = None) -> tuple[bytes, ObjectInfo]:
+        """A whole object and its metadata (size, ETag, version) from one GET; with `max_bytes`,
+        a larger object is refused from the response headers, before its body is read."""
         location = self.locate(url)
         options: GetOptions | None = {"version": version} if version else None
         try:
             result = await obstore.get_async(self.stores.open(location), location.key, options=options)
+            size = int(result.meta["size"])
+            if max_bytes is not None and size > max_bytes:
+                self.counter.record("get")
+                raise StorageError(f"{location.url} is {size} bytes, above the limit of {max_bytes} "
+                                   "for a metadata document ([import] max_metadata_bytes)")
             data = bytes(await result.bytes_async())
+        except StorageError:
+            raise
         except Exception as exc:  # obstore raises many types; map them to ours
             self.counter.record("get")
             raise _translate(exc, location.url) from exc

@@ -318,7 +318,7 @@ def test_image_codec_tiles_declaring_more_pixels_are_refused_before_decoding(com
     gray = compression == "jpeg2000"
     _bomb_tiff(path, compression, BOMBS[compression], photometric="minisblack" if gray else "rgb",
                samples=1 if gray else 3)
-    level = asyncio.run(read_tiff(str(path)))[0].levels[0]
+    level = asyncio.run(read_tiff(str(path), SOURCE))[0].levels[0]
     codec = TiffChunkCodec(level)
     where = asyncio.run(codec.locate((0, 0, 0, 0, 0), fetch))
     data = asyncio.run(fetch(where.url, where.start, where.end, None))

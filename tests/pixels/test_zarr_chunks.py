@@ -374,7 +374,7 @@ def _decode_peak(codec: ZarrChunkCodec, data: bytes) -> tuple[Exception | None, 
 def test_v2_bombs_are_refused_before_inflating(tmp_path, compressor, filters, encode):
     root = tmp_path / "image.zarr"
     v04_yx_uint8_dot_separator(root)
-    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels[0]
     level.layout["codecs"].update(compressor=compressor, filters=filters)
     bomb = encode(bytes(BOMB_BYTES))
     assert len(bomb) <= BOMB_BYTES // 8 + 1  # (packbits: at most 8 x; the others far more)
@@ -388,7 +388,7 @@ def test_v2_bombs_are_refused_before_inflating(tmp_path, compressor, filters, en
 def test_v3_numcodecs_bombs_are_refused_before_inflating(tmp_path):
     root = tmp_path / "image.zarr"
     v05_tczyx_float32(root)
-    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels[0]
     level.layout["codecs"] = [{"name": "bytes", "configuration": {"endian": "little"}},
                               {"name": "numcodecs.lzma", "configuration": {}}]
     error, peak = _decode_peak(ZarrChunkCodec(level), numcodecs.LZMA(preset=1).encode(bytes(BOMB_BYTES)))
@@ -408,7 +408,7 @@ def test_v3_numcodecs_bombs_are_refused_before_inflating(tmp_path):
 def test_bounded_codecs_still_decode_real_chunks(tmp_path):
     root = tmp_path / "image.zarr"
     v04_yx_uint8_dot_separator(root)
-    level = asyncio.run(read_ome_zarr(str(root)))[0].levels[0]
+    level = asyncio.run(read_ome_zarr(str(root), SOURCE))[0].levels[0]
     chunk = RNG.integers(0, 255, size=(16, 16), dtype=np.uint8)
     cases = [({"id": "lzma"}, None, numcodecs.LZMA().encode(chunk)),
              (None, [{"id": "zlib", "level": 1}], numcodecs.Zlib(1).encode(chunk)),
@@ -428,4 +428,4 @@ def test_codecs_without_a_size_bound_are_refused_at_import(tmp_path):
     doc["filters"] = [{"id": "pickle"}]  # decoding it would also run arbitrary code
     zarray.write_text(json.dumps(doc))
     with pytest.raises(FormatError, match="'pickle' is not supported"):
-        asyncio.run(read_ome_zarr(str(root)))
+        asyncio.run(read_ome_zarr(str(root), SOURCE))

@@ -74,8 +74,10 @@ def check_allowed(url: str, allowed: list[str]) -> None:
 
 async def read_specs(services: Services, candidate: Candidate) -> list[ImageSpec] | PlateSpec:
     """The images of a candidate, or the HCS plate it holds (with every field's image)."""
-    read = read_tiff if candidate.kind == "tiff" else read_ome_zarr
-    specs = await read(candidate.url, reader=services.source)
+    if candidate.kind == "tiff":
+        specs = await read_tiff(candidate.url, reader=services.source)
+    else:  # a prefix import's listing tells which chunk objects were absent at import
+        specs = await read_ome_zarr(candidate.url, reader=services.source, objects=candidate.objects)
     if isinstance(specs, PlateSpec):
         specs.images = [await with_storage_classes(services, spec) for spec in specs.images]
         return specs

@@ -211,10 +211,16 @@ class PixelReader:
             return None
         try:
             return await fetch(location.url, location.start, location.end, location.version)
-        except ObjectNotFound:
-            # Zarr writers skip chunks that are all fill value: an absent object is not an error
+        except ObjectNotFound as exc:
+            # Zarr writers skip chunks that are all fill value: an object absent at import is
+            # fill; one present at import and gone now is an error (never fill, never cached)
             if codec.missing_object_is_fill and location.start is None:
-                return None
+                if codec.absent_at_import(location.url):
+                    return None
+                raise ObjectNotFound(
+                    f"{location.url}: this chunk existed at import and is missing now (deleted, or the store "
+                    f"is failing); not served as fill value ({exc})"
+                ) from exc
             raise
 
     async def raw_chunk(self, image: ImageRecord, level: int, index: ChunkIndex) -> bytes | None:

@@ -57,6 +57,14 @@ class Settings:
     aws_allow_http: bool = False
     overview_max_side: int = 1024
     overview_max_planes: int = 64
+    #: bytes one pixel read may return (t x c x z x y x x x itemsize), every read path
+    max_read_bytes: int = 512 * 2**20
+    #: chunks one pixel read may touch
+    max_chunks_per_request: int = 4096
+    #: chunk reads one pixel read keeps in flight
+    request_fetch_concurrency: int = 16
+    #: source fetches one reader (so one process) keeps in flight, all requests together
+    max_concurrent_fetches: int = 64
     #: the `[auth]` table of stratascope.toml, with STRATASCOPE_SESSION_* from the environment
     auth: dict = field(default_factory=dict)
     #: [server] max_body_bytes: largest request body accepted (413 above it, before reading it)
@@ -116,6 +124,13 @@ def load_settings() -> Settings:
         overview_max_side=_env_int("STRATASCOPE_OVERVIEW_MAX_SIDE", data.get("overviews", {}).get("max_side", 1024), 1),
         overview_max_planes=_env_int("STRATASCOPE_OVERVIEW_MAX_PLANES",
                                      data.get("overviews", {}).get("max_planes", 64), 1),
+        max_read_bytes=_env_int("STRATASCOPE_MAX_READ_BYTES", server.get("max_read_bytes", 512 * 2**20), 1),
+        max_chunks_per_request=_env_int("STRATASCOPE_MAX_CHUNKS_PER_REQUEST",
+                                        server.get("max_chunks_per_request", 4096), 1),
+        request_fetch_concurrency=_env_int("STRATASCOPE_REQUEST_FETCH_CONCURRENCY",
+                                           server.get("request_fetch_concurrency", 16), 1),
+        max_concurrent_fetches=_env_int("STRATASCOPE_MAX_CONCURRENT_FETCHES",
+                                        server.get("max_concurrent_fetches", 64), 1),
         auth=_auth_table(data),
         max_body_bytes=_env_int("STRATASCOPE_MAX_BODY_BYTES", server.get("max_body_bytes", 2**20)),
         allowed_origins=[str(o).rstrip("/") for o in server.get("allowed_origins", [])],

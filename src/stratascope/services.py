@@ -17,7 +17,7 @@ from .cachetier import LazyCache
 from .catalogue import get_image
 from .catalogue.db import Catalogue
 from .config import Settings, load_settings
-from .pixels import CachedFetch, CodecFactory, OverviewSupport, PixelReader, SourceFetch
+from .pixels import CachedFetch, CodecFactory, OverviewSupport, PixelReader, ReadLimits, SourceFetch
 from .pixels.overview_chunks import BASE_MEMORY_BYTES
 from .storage import RetryPolicy, SourceReader, StoreRegistry
 from .storage.archive import ArchiveInspector
@@ -76,6 +76,13 @@ class Services:
         self.catalogue.dispose()
 
 
+def read_limits(settings: Settings) -> ReadLimits:
+    """The bounds of every pixel read (bytes, chunks, fetches in flight) from the settings."""
+    return ReadLimits(max_bytes=settings.max_read_bytes, max_chunks=settings.max_chunks_per_request,
+                      request_concurrency=settings.request_fetch_concurrency,
+                      max_concurrent_fetches=settings.max_concurrent_fetches)
+
+
 def build_services(settings: Settings | None = None, *, retry: RetryPolicy | None = None,
                    read_only: bool | None = None) -> Services:
     """Services from `settings` (default: the environment and stratascope.toml)."""
@@ -86,10 +93,11 @@ def build_services(settings: Settings | None = None, *, retry: RetryPolicy | Non
     source = SourceReader(stores)
     catalogue = Catalogue(settings.database_url, read_only=settings.read_only)
     cache = LazyCache(settings.cache_url, settings.cache_max_bytes, settings.home, stores)
-    base_reader = PixelReader(BASE_MEMORY_BYTES, fetch=SourceFetch(source))
+    limits = read_limits(settings)
+    base_reader = PixelReader(BASE_MEMORY_BYTES, fetch=SourceFetch(source), limits=limits)
     overviews = OverviewSupport(cache, base_reader, partial(get_image, catalogue))
     reader = PixelReader(settings.chunk_memory_bytes, fetch=CachedFetch(SourceFetch(source), cache),
-                         codecs=CodecFactory(overviews))
+                         codecs=CodecFactory(overviews), limits=limits)
     archive = ArchiveInspector(settings.stores, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
     return Services(settings=settings, stores=stores, source=source, archive=archive, catalogue=catalogue,
                     cache=cache, reader=reader, base_reader=base_reader,

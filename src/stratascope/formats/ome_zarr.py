@@ -34,6 +34,11 @@ Each `LevelSpec.layout` (JSON-able, read by `pixels/zarr_chunks.py`):
     fill_value    as in the metadata (number, "NaN", "Infinity", "0x7fc00000", null = 0)
     shard         null | {"shape": [...], "chunks_per_shard": [...], "index_codecs": [...],
                           "index_location": "end" | "start", "index_bytes": n}
+    absent_objects  (optional) keys of the chunk (shard) objects absent at import, below `url`;
+                  recorded only when a prefix import's listing covered the array (no extra
+                  request) and at most 4096 were absent. With it, an object missing at read
+                  time that is not listed here is an error (410), not fill value; without it
+                  (direct Zarr URL imports, older records) every absent object is fill value.
 """
 
 from __future__ import annotations
@@ -51,30 +56,33 @@ MAX_SERIES = 10_000
 #: tests/hostile/): reported as FormatError so import says "failed" with a clear reason
 _MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError, RecursionError)
 
-async def read_ome_zarr(url: str, reader: SourceReader,
-                        limits: ImageLimits | None = None) -> list[ImageSpec] | PlateSpec:
+async def read_ome_zarr(url: str, reader: SourceReader, limits: ImageLimits | None = None,
+                        objects: frozenset[str] | None = None) -> list[ImageSpec] | PlateSpec:
     """Every image of the OME-Zarr group at `url` (one, or one per bioformats2raw series),
-    or, for an HCS plate, the plate with its field images (formats/ome_zarr_plate.py)."""
+    or, for an HCS plate, the plate with its field images (formats/ome_zarr_plate.py).
+
+    `objects`: the URLs of every object under `url` when a prefix import listed them anyway;
+    then each level records which chunk objects were absent (`absent_objects`, no extra request)."""
     try:
-        return await _read_ome_zarr(url, MetadataReader(reader, limits or ImageLimits()))
+        return await _read_ome_zarr(url, MetadataReader(reader, limits or ImageLimits()), objects)
     except _MALFORMED as exc:
         raise FormatError(f"{url}: malformed OME-Zarr metadata ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
-async def _read_ome_zarr(url: str, reader) -> list[ImageSpec] | PlateSpec:
+async def _read_ome_zarr(url: str, reader, objects: frozenset[str] | None = None) -> list[ImageSpec] | PlateSpec:
     root = reader.locate(url)
     ome, zarr_format, source = await read_group(root, reader, None)
     if "plate" in ome:
-        return await read_plate(root, ome, zarr_format, source, reader)
+        return await read_plate(root, ome, zarr_format, source, reader, objects)
     if "well" in ome:
         raise UnsupportedFormat(f"{root.url} is one well of an OME-Zarr HCS plate: import the plate that contains it")
     if "multiscales" in ome or "bioformats2raw.layout" not in ome:
-        return [await read_image(root, ome, zarr_format, [source], reader, series=0)]
+        return [await read_image(root, ome, zarr_format, [source], reader, series=0, objects=objects)]
     groups, listing = await _series_groups(root, zarr_format, reader)
     images = []
     for index, (location, series_ome, series_source) in enumerate(groups):
         sources = [source, *listing, series_source]
-        images.append(await read_image(location, series_ome, zarr_format, sources, reader, index))
+        images.append(await read_image(location, series_ome, zarr_format, sources, reader, index, objects=objects))
     return images
 
 

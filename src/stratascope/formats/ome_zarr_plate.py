@@ -101,7 +101,8 @@ def _fields(well_ome: dict, what: str) -> list[tuple[str, int | None]]:
     return fields
 
 
-async def read_plate(root: Location, ome: dict, zarr_format: int, source: SourceObject, reader) -> PlateSpec:
+async def read_plate(root: Location, ome: dict, zarr_format: int, source: SourceObject, reader,
+                     objects: frozenset[str] | None = None) -> PlateSpec:
     """The plate at `root` (its attributes `ome` already read) with every field image."""
     what = root.url
     plate = ome.get("plate")
@@ -133,7 +134,8 @@ async def read_plate(root: Location, ome: dict, zarr_format: int, source: Source
             except ObjectNotFound:
                 raise FormatError(f"{what}: well {well_location.url} lists field {path!r}, but there is no image "
                                   f"group at {location.url}") from None
-            return await read_image(location, field_ome, zarr_format, [field_source], reader, series=0)
+            return await read_image(location, field_ome, zarr_format, [field_source], reader, series=0,
+                                    objects=objects)
 
     jobs = [read_field(location, path) for location, fields, _ in read for path, _ in fields]
     images = list(await asyncio.gather(*jobs))

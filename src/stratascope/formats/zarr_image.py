@@ -7,6 +7,7 @@ The `LevelSpec.layout` this writes is documented in ome_zarr.py.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import re
@@ -190,8 +191,49 @@ def _level(array: ZarrArray, axes: str, what: str) -> LevelSpec:
     return LevelSpec(shape=shape, chunks=chunks, dtype=array.dtype.str, layout=layout, manifest=None)
 
 
+#: At most this many absent chunk (or shard) object keys are recorded per level; above it
+#: nothing is recorded and every absent object stays fill value.
+MAX_RECORDED_ABSENT = 4096
+
+
+def _object_grid(layout: dict) -> list[int]:
+    per = layout["shard"]["chunks_per_shard"] if layout["shard"] else [1] * len(layout["native_chunks"])
+    return [math.ceil(s / (c * n)) for s, c, n in zip(layout["native_shape"], layout["native_chunks"], per)]
+
+
+def _object_key(layout: dict, coords: tuple[int, ...]) -> str:
+    encoding = layout["key_encoding"]
+    if encoding["name"] == "default":
+        return encoding["separator"].join(["c", *map(str, coords)])
+    return encoding["separator"].join(map(str, coords)) or "0"
+
+
+def absent_objects(location: Location, layout: dict, objects: frozenset[str] | None) -> list[str] | None:
+    """The keys of the level's chunk (or shard) objects absent from `objects` (the listing a
+    prefix import made anyway); None when unknown (no listing, or too many absent).
+
+    Zarr writers skip chunks that are all fill value, so an absent object is fill; recording
+    which were absent lets the reader tell those from objects that disappear later (a deleted
+    object, a store outage), which are an error (410), never a black tile. Import still reads
+    no chunk and makes no listing of its own: a direct Zarr URL records nothing."""
+    if objects is None:
+        return None
+    grid = _object_grid(layout)
+    if math.prod(grid) > len(objects) + MAX_RECORDED_ABSENT:  # more absent than we would record
+        return None
+    base = location.url.rstrip("/") + "/"
+    absent = []
+    for coords in itertools.product(*(range(n) for n in grid)):
+        key = _object_key(layout, coords)
+        if base + key not in objects:
+            absent.append(key)
+            if len(absent) > MAX_RECORDED_ABSENT:
+                return None
+    return absent
+
+
 async def read_image(location: Location, ome: dict, zarr_format: int, sources: list[SourceObject],
-                      reader, series: int) -> ImageSpec:
+                      reader, series: int, objects: frozenset[str] | None = None) -> ImageSpec:
     what = location.url
     multiscales = ome.get("multiscales")
     if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
@@ -217,7 +259,11 @@ async def read_image(location: Location, ome: dict, zarr_format: int, sources: l
             raise FormatError(f"{level_what}: {len(array.shape)}-D {array.dtype} differs from level 0")
         if isinstance(names, list) and all(isinstance(n, str) for n in names) and "".join(names) != axes:
             raise FormatError(f"{level_what}: dimension_names {names} contradict the axes {list(axes)}")
-        levels.append(_level(array, axes, level_what))
+        level = _level(array, axes, level_what)
+        absent = absent_objects(location.child(dataset["path"]), level.layout, objects)
+        if absent is not None:
+            level.layout["absent_objects"] = absent
+        levels.append(level)
         sources.append(source)
     base = levels[0].shape
     for level in levels[1:]:

@@ -13,6 +13,8 @@ TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 ZARR_METADATA = (".zattrs", "zarr.json", ".zgroup")
 #: every metadata document an OME-Zarr import may read (recorded as its sources)
 ZARR_DOCUMENTS = (*ZARR_METADATA, ".zarray")
+#: a Zarr candidate keeps the URLs of the objects listed under it up to this many (memory)
+MAX_CANDIDATE_OBJECTS = 1_000_000
 
 
 @dataclass
@@ -21,6 +23,9 @@ class Candidate:
     kind: str  # "tiff" | "zarr"
     #: objects seen in the listing under this candidate (metadata docs / the TIFF itself)
     listed: dict[str, ObjectInfo] = field(default_factory=dict)
+    #: URLs of every object under a Zarr candidate found by a prefix listing (chunks included),
+    #: so import records which chunk objects were absent at no extra cost; None: not listed
+    objects: frozenset[str] | None = None
 
 
 def looks_like_tiff(url: str) -> bool:
@@ -40,6 +45,8 @@ def candidates_from_listing(objects: list[ObjectInfo]) -> list[Candidate]:
     for cand in found:
         prefix = cand.url + "/"
         cand.listed = {u: o for u, o in by_url.items() if u.startswith(prefix) and u.rpartition("/")[2] in ZARR_DOCUMENTS}
+        under = frozenset(u for u in by_url if u.startswith(prefix))
+        cand.objects = under if len(under) <= MAX_CANDIDATE_OBJECTS else None
     for obj in objects:
         if looks_like_tiff(obj.url) and not any(obj.url.startswith(r + "/") for r in top_roots):
             found.append(Candidate(obj.url, "tiff", {obj.url: obj}))

@@ -79,7 +79,9 @@ async def read_specs(services: Services, candidate: Candidate) -> list[ImageSpec
     else:
         limits = ImageLimits(max_metadata_bytes=settings.import_max_metadata_bytes,
                              max_levels=settings.import_max_levels)
-        specs = await read_ome_zarr(candidate.url, reader=services.source, limits=limits)
+        # a prefix import's listing tells which chunk objects were absent at import
+        specs = await read_ome_zarr(candidate.url, reader=services.source, limits=limits,
+                                    objects=candidate.objects)
     for spec in specs.images if isinstance(specs, PlateSpec) else specs:
         # before anything is registered or derived
         check_import_limits(spec, max_channels=settings.import_max_channels, max_levels=settings.import_max_levels,

@@ -3,9 +3,9 @@
 from .codecs import CodecFactory, OverviewSupport
 from .errors import PixelError, RegionOutOfRange, RegionTooLarge
 from .fetch import CachedFetch, SourceFetch
-from .reader import PixelReader
+from .reader import PixelReader, ReadLimits
 
 __all__ = [
     "CachedFetch", "CodecFactory", "OverviewSupport", "PixelError", "PixelReader", "RegionOutOfRange", "RegionTooLarge",
-    "SourceFetch",
+    "ReadLimits", "SourceFetch",
 ]

@@ -60,6 +60,9 @@ class ChunkCodec(Protocol):
     def fill(self, index: ChunkIndex) -> np.ndarray:
         """The array for an absent chunk (fill value)."""
 
+    def absent_at_import(self, url: str) -> bool:
+        """Was this whole object absent at import (so its absence now is fill, not an error)?"""
+
 
 @runtime_checkable
 class ArrayChunks(Protocol):

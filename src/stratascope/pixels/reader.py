@@ -3,6 +3,11 @@
 The reader keeps one codec per (image revision, level) — so TIFF manifests are
 deserialised once and shard indexes stay cached — an in-memory LRU of decoded chunks,
 and a table of in-flight chunk reads so concurrent requests never fetch a chunk twice.
+
+Every read is bounded before any work is done (`ReadLimits`): the bytes of the block
+(t x c x z x y x x x itemsize), the number of chunks it touches, the fetches one read keeps
+in flight, and the fetches the whole reader keeps in flight (one semaphore per event loop, so
+a flood of requests cannot exhaust file descriptors or connections).
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import asyncio
 import itertools
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -27,6 +34,29 @@ from .memory_cache import ChunkLRU
 MAX_CODECS = 256
 
 
+@dataclass(frozen=True)
+class ReadLimits:
+    """What one read may cost; `None` disables a bound. Settings: `[server] max_read_bytes`,
+    `max_chunks_per_request`, `request_fetch_concurrency`, `max_concurrent_fetches`."""
+
+    #: t x c x z x y x x x itemsize of one read_block (the array it returns)
+    max_bytes: int | None = 512 * 2**20
+    #: chunks one read_block may touch (each is at least one fetch on a cold cache)
+    max_chunks: int | None = 4096
+    #: chunks one read_block (or warm) reads at a time
+    request_concurrency: int = 16
+    #: source fetches (chunks, shard indexes) in flight in this reader at once, all reads together
+    max_concurrent_fetches: int = 64
+
+    def __post_init__(self):
+        if self.request_concurrency < 1 or self.max_concurrent_fetches < 1:
+            raise ValueError("fetch concurrency limits must be at least 1")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n} bytes"
+
+
 def _span(start: int, stop: int, size: int, what: str) -> tuple[int, int]:
     if not (0 <= start < stop <= size):
         raise RegionOutOfRange(f"{what} range {start}:{stop} is outside 0:{size}")
@@ -35,10 +65,14 @@ def _span(start: int, stop: int, size: int, what: str) -> tuple[int, int]:
 
 class PixelReader:
     def __init__(self, memory_bytes: int, fetch: RevisionFetch, max_pixels: int | None = None,
-                 codecs: CodecFactory | None = None):
+                 codecs: CodecFactory | None = None, limits: ReadLimits | None = None):
         self.chunks = ChunkLRU(memory_bytes)
         self.fetch: RevisionFetch = fetch
         self.max_pixels = max_pixels
+        self.limits = limits or ReadLimits()
+        # asyncio semaphores belong to one loop: one per loop (a server has one; the CLI and
+        # tests may run several loops in turn), dropped with the loop
+        self._fetch_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.make_codec = codecs or CodecFactory()
         self._codecs: OrderedDict[tuple, ChunkCodec | ArrayChunks] = OrderedDict()
         self._codec_lock = threading.Lock()
@@ -81,9 +115,7 @@ class PixelReader:
         if self.max_pixels and math.prod(out_shape) > self.max_pixels:
             raise RegionTooLarge(f"region of {math.prod(out_shape)} pixels is above the limit of {self.max_pixels}")
         dtype = np.dtype(spec.dtype).newbyteorder("=")
-        out = np.empty(out_shape, dtype=dtype)
-        codec = self.codec(image, level)
-
+        self._check_budget(out_shape, dtype)
         c_chunks = sorted({ci // chunk[1] for ci in c})
         ranges = [
             range(t[0] // chunk[0], -(-t[1] // chunk[0])),
@@ -92,12 +124,39 @@ class PixelReader:
             range(y[0] // chunk[3], -(-y[1] // chunk[3])),
             range(x[0] // chunk[4], -(-x[1] // chunk[4])),
         ]
+        touched = math.prod(len(r) for r in ranges)
+        if self.limits.max_chunks is not None and touched > self.limits.max_chunks:
+            raise RegionTooLarge(
+                f"the region touches {touched} chunks of level {level} (chunks of {chunk[3]}x{chunk[4]} pixels), "
+                f"above the limit of {self.limits.max_chunks} chunks per request (max_chunks_per_request); "
+                "ask for a smaller region or a coarser level"
+            )
+        out = np.empty(out_shape, dtype=dtype)
+        codec = self.codec(image, level)
         indices = [cast(ChunkIndex, idx) for idx in itertools.product(*ranges)]
-        arrays = await asyncio.gather(*(self._chunk(image, level, codec, idx) for idx in indices))
+        slots = asyncio.Semaphore(self.limits.request_concurrency)
+
+        async def bounded(idx: ChunkIndex) -> np.ndarray:
+            async with slots:
+                return await self._chunk(image, level, codec, idx)
+
+        arrays = await asyncio.gather(*(bounded(idx) for idx in indices))
         c_pos = {ci: k for k, ci in enumerate(c)}
         for idx, array in zip(indices, arrays):
             self._place(out, array, idx, chunk, t, z, y, x, c, c_pos)
         return out
+
+    def _check_budget(self, shape: Sequence[int], dtype: np.dtype) -> None:
+        """Refuse a read whose array (all planes and channels together) is above max_read_bytes."""
+        limit = self.limits.max_bytes
+        size = math.prod(shape) * dtype.itemsize
+        if limit is not None and size > limit:
+            t, c, z, h, w = shape
+            raise RegionTooLarge(
+                f"reading {t} t x {c} c x {z} z x {h}x{w} pixels of {dtype.name} needs {_mib(size)}, "
+                f"above the limit of {_mib(limit)} per read (max_read_bytes); "
+                "ask for fewer planes, channels or a smaller region"
+            )
 
     @staticmethod
     def _place(out, array, idx, chunk, t, z, y, x, c, c_pos) -> None:
@@ -153,10 +212,16 @@ class PixelReader:
             return None
         try:
             return await fetch(location.url, location.start, location.end, location.version)
-        except ObjectNotFound:
-            # Zarr writers skip chunks that are all fill value: an absent object is not an error
+        except ObjectNotFound as exc:
+            # Zarr writers skip chunks that are all fill value: an object absent at import is
+            # fill; one present at import and gone now is an error (never fill, never cached)
             if codec.missing_object_is_fill and location.start is None:
-                return None
+                if codec.absent_at_import(location.url):
+                    return None
+                raise ObjectNotFound(
+                    f"{location.url}: this chunk existed at import and is missing now (deleted, or the store "
+                    f"is failing); not served as fill value ({exc})"
+                ) from exc
             raise
 
     async def raw_chunk(self, image: ImageRecord, level: int, index: ChunkIndex) -> bytes | None:
@@ -174,7 +239,7 @@ class PixelReader:
         chunk that failed (the others are still read)."""
         codec = self.codec(image, level)
         errors: list[str] = []
-        semaphore = asyncio.Semaphore(concurrency)
+        semaphore = asyncio.Semaphore(max(1, min(concurrency, self.limits.max_concurrent_fetches)))
 
         async def one(idx: ChunkIndex) -> None:
             async with semaphore:
@@ -195,12 +260,22 @@ class PixelReader:
             await asyncio.gather(*(one(cast(ChunkIndex, tuple(idx))) for idx in batch))
         return errors
 
+    def fetch_slots(self) -> asyncio.Semaphore:
+        """The semaphore bounding this reader's fetches in flight on the running loop."""
+        loop = asyncio.get_running_loop()
+        slots = self._fetch_slots.get(loop)
+        if slots is None:
+            slots = self._fetch_slots[loop] = asyncio.Semaphore(self.limits.max_concurrent_fetches)
+        return slots
+
     def fetch_for(self, image: ImageRecord) -> Fetch:
-        """The fetch bound to this image's revision, so cached bytes never outlive a re-import."""
+        """The fetch bound to this image's revision, so cached bytes never outlive a re-import;
+        at most `max_concurrent_fetches` of them run at once in this reader."""
         tag = image.cache_tag
 
         async def fetch(url, start, end, version=None):
-            return await self.fetch(url, start, end, version, generation=tag)
+            async with self.fetch_slots():
+                return await self.fetch(url, start, end, version, generation=tag)
 
         return fetch
 

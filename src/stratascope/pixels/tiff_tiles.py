@@ -86,6 +86,9 @@ class TiffChunkCodec:
     def fill(self, index: ChunkIndex) -> np.ndarray:
         return np.zeros(self.chunks, dtype=self.dtype)
 
+    def absent_at_import(self, url: str) -> bool:
+        return False  # a TIFF's tiles are ranges of one object: it is never absent
+
     def decode(self, data: bytes, index: ChunkIndex) -> np.ndarray:
         _, count = self._entry(index)
         if len(data) != count:

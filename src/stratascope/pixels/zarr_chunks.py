@@ -61,7 +61,8 @@ class ZarrChunkCodec:
 
     #: For unsharded arrays `locate` cannot know (without a request) whether the chunk
     #: object exists; Zarr's rule is that a missing chunk is fill value, so the reader
-    #: must call `fill` when fetching the located object raises ObjectNotFound.
+    #: calls `fill` when fetching the located object raises ObjectNotFound — but only for
+    #: objects `absent_at_import` (see there).
     missing_object_is_fill = True
 
     def __init__(self, level: LevelSpec, index_cache: MutableMapping | None = None):
@@ -80,6 +81,18 @@ class ZarrChunkCodec:
         self._to_logical = sorted(range(len(self.axes)), key=lambda i: AXES.index(self.axes[i]))
         self.index_cache = index_cache if index_cache is not None else LRUCache()
         self._pending: dict[str, asyncio.Future] = {}
+        # keys of chunk/shard objects absent at import (formats/zarr_image.absent_objects);
+        # None: not recorded (older imports, huge grids), every absent object is fill
+        absent = layout.get("absent_objects")
+        self._absent = None if absent is None else frozenset(absent)
+
+    def absent_at_import(self, url: str) -> bool:
+        """May this object's absence be read as fill value? Only if import saw it absent (or did
+        not record it): an object seen at import and missing now was deleted or the store is
+        failing, an error (410), never a black tile that would then be cached."""
+        if self._absent is None:
+            return True
+        return url.startswith(self.base_url + "/") and url[len(self.base_url) + 1:] in self._absent
 
     # --- where ---------------------------------------------------------------------------
 
@@ -134,8 +147,11 @@ class ZarrChunkCodec:
                 data = await fetch(url, -size, None, None)
             else:
                 data = await fetch(url, 0, size, None)
-        except ObjectNotFound:
-            self.index_cache[url] = None  # a missing shard: all its chunks are fill value
+        except ObjectNotFound as exc:
+            if not self.absent_at_import(url):
+                raise ObjectNotFound(f"{url}: this shard existed at import and is missing now (deleted, or the "
+                                     f"store is failing); its chunks are not served as fill value ({exc})") from exc
+            self.index_cache[url] = None  # a shard absent at import: all its chunks are fill value
             return None
         offsets = self._decode_shard_index(url, bytes(data))
         self.index_cache[url] = offsets

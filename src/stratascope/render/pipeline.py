@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..catalogue.records import ImageRecord
-from ..pixels import PixelReader
+from ..pixels import PixelReader, RegionTooLarge
 from .compose import project, render_rgb, render_split_channel
 from .params import RenderSettings, channel_defaults, parse_render_query, projection_z_range
 
@@ -127,6 +127,14 @@ async def render_plane(reader: PixelReader, image: ImageRecord, settings: Render
     if spec.shape[3] * spec.shape[4] > max_pixels:
         level = max(level, level_within(image, max_pixels))
         spec = image.levels[level]
+    if spec.shape[3] * spec.shape[4] > max_pixels:
+        # even the coarsest level is too big (a flat image without overviews): refuse, never
+        # read it whole (omero-web would ask the server for the full plane and run out of memory)
+        raise RegionTooLarge(
+            f"image {image.id} has no level small enough to render whole: its coarsest level is "
+            f"{spec.shape[4]}x{spec.shape[3]} pixels, above the limit of {max_pixels} pixels per plane; "
+            "render tiles or regions instead (overviews are made at import when the cache tier is on)"
+        )
     rgb = await render_region(reader, image, settings, level=level, z=z, t=t, y=(0, spec.shape[3]), x=(0, spec.shape[4]))
     return rgb, level
 

@@ -35,4 +35,4 @@ async def load_image(services: Services, image_id: int, viewer: Principal) -> Im
     refused = refusal(record)
     if refused is not None:  # marked missing/changed by `stratascope verify`: never serve wrong pixels
         raise ApiError(*refused)
-    return record
+    return record.seen_by(viewer)  # a project `viewer` may not read is not named

@@ -183,7 +183,8 @@ def _source(row: SourceObjectRow) -> SourceObject:
     return SourceObject(row.url, row.size, row.etag, row.version, row.last_modified, row.storage_class)
 
 
-def _record(row: Image, *, full: bool) -> ImageRecord:
+def _record(row: Image, *, full: bool, viewer: Principal | None = None) -> ImageRecord:
+    """The record as `viewer` may see it (a project hidden from them is not named)."""
     ds = row.dataset
     proj = ds.project if ds else None
     levels: tuple = ()
@@ -210,7 +211,8 @@ def _record(row: Image, *, full: bool) -> ImageRecord:
             for ch in row.channels
         ),
         sources=tuple(_source(s) for s in row.sources),
-    )
+        project_access=(bool(proj.public), proj.group_id) if proj else None,
+    ).seen_by(viewer if restricted(viewer) else None)
 
 
 def _image_query(full: bool):
@@ -230,7 +232,7 @@ def get_image(db: Catalogue, image_id: int, *, full: bool = True, viewer: Princi
         row = session.scalar(query)
         if row is None:
             raise NotFound(f"image {image_id} not found")
-        return _record(row, full=full)
+        return _record(row, full=full, viewer=viewer)
 
 
 def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
@@ -244,6 +246,9 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
         filters.append(Image.dataset_id == dataset_id)
     if project_id is not None:
         filters.append(Image.dataset_id.in_(select(Dataset.id).where(Dataset.project_id == project_id)))
+        if restricted(viewer):  # a hidden project is never named, not even by what it holds
+            filters.append(Image.dataset_id.in_(select(Dataset.id).join(Project, Project.id == Dataset.project_id)
+                                                .where(project_visible(viewer))))
     if name:
         filters.append(Image.name.ilike(f"%{name}%"))
     if ids is not None:
@@ -256,7 +261,7 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
     if limit is not None:
         query = query.limit(limit)
     with db.session() as session:
-        return [_record(r, full=False) for r in session.scalars(query)], session.scalar(count)
+        return [_record(r, full=False, viewer=viewer) for r in session.scalars(query)], session.scalar(count)
 
 
 def _projects_query(viewer: Principal | None = None):
@@ -300,6 +305,9 @@ def list_datasets(db: Catalogue, *, project_id: int | None = None, image_id: int
     count = select(func.count(Dataset.id))
     if project_id is not None:
         query, count = query.where(Dataset.project_id == project_id), count.where(Dataset.project_id == project_id)
+        if restricted(viewer):  # a hidden project is never named, not even by what it holds
+            shown = Dataset.project_id.in_(select(Project.id).where(project_visible(viewer)))
+            query, count = query.where(shown), count.where(shown)
     if image_id is not None:
         sub = select(Image.dataset_id).where(Image.id == image_id)
         query, count = query.where(Dataset.id.in_(sub)), count.where(Dataset.id.in_(sub))
@@ -311,8 +319,14 @@ def list_datasets(db: Catalogue, *, project_id: int | None = None, image_id: int
         query = query.limit(limit)
     with db.session() as session:
         rows = session.execute(query).all()
-        return ([DatasetRecord(d.id, d.name, d.description, p.id, p.name, n) for d, p, n in rows],
-                session.scalar(count))
+        return ([_dataset_record(d, p, n, viewer) for d, p, n in rows], session.scalar(count))
+
+
+def _dataset_record(row: Dataset, project: Project, n: int, viewer: Principal | None) -> DatasetRecord:
+    """A project `viewer` may not read is not named."""
+    if restricted(viewer) and not viewer.can_read(bool(project.public), project.group_id):
+        return DatasetRecord(row.id, row.name, row.description, None, None, n)
+    return DatasetRecord(row.id, row.name, row.description, project.id, project.name, n)
 
 
 def get_dataset(db: Catalogue, dataset_id: int, *, viewer: Principal | None = None) -> DatasetRecord:
@@ -323,7 +337,7 @@ def get_dataset(db: Catalogue, dataset_id: int, *, viewer: Principal | None = No
         if row is None:
             raise NotFound(f"dataset {dataset_id} not found")
         n = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id))
-        return DatasetRecord(row.id, row.name, row.description, row.project_id, row.project.name, n)
+        return _dataset_record(row, row.project, n, viewer)
 
 
 def set_image_status(db: Catalogue, image_id: int, status: str, message: str | None = None) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, selectinload
 from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
 from .db import Catalogue
 from .errors import NotFound
-from .models import Channel, Dataset, Image, Level, Project, Screen, SourceObjectRow, utcnow
-from .queries import dataset_access, image_visible, ordering, plate_image_access, project_visible, restricted, visible_dataset_ids
+from .models import Channel, Dataset, Image, Level, Plate, Project, Screen, SourceObjectRow, Well, WellSample, utcnow
+from .queries import dataset_access, image_visible, ordering, project_visible, restricted, visible_dataset_ids
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 
 if TYPE_CHECKING:
@@ -360,14 +360,28 @@ def set_channel_ranges(db: Catalogue, image_id: int, ranges: list[tuple[float, f
 
 
 def image_access(db: Catalogue, image_id: int) -> tuple[bool, int | None]:
-    """(public, owning group id) in effect for an image, for `Principal.can_read`; NotFound if absent."""
+    """(public, owning group id) in effect for an image, for `Principal.can_read`; NotFound if absent.
+
+    ONE statement whether the image exists or not (api/lookup.py: a hidden id and an unknown id
+    cost the same, so timing tells nothing). Images in a dataset follow it (NULLs: as its
+    project); others follow their plate's screen (docs/plates.md), else they are public."""
+    query = (select(Image.id, func.coalesce(Dataset.public, Project.public), func.coalesce(Dataset.group_id,
+                                                                                          Project.group_id),
+                    Image.dataset_id, Screen.id, Screen.public, Screen.group_id)
+             .outerjoin(Dataset, Dataset.id == Image.dataset_id).outerjoin(Project, Project.id == Dataset.project_id)
+             .outerjoin(WellSample, WellSample.image_id == Image.id).outerjoin(Well, Well.id == WellSample.well_id)
+             .outerjoin(Plate, Plate.id == Well.plate_id).outerjoin(Screen, Screen.id == Plate.screen_id)
+             .where(Image.id == image_id).order_by(Screen.id.is_(None)).limit(1))
     with db.session() as session:
-        row = session.get(Image, image_id)
-        if row is None:
-            raise NotFound(f"image {image_id} not found")
-        if row.dataset is not None:
-            return dataset_access(row.dataset)
-        return plate_image_access(session, image_id) or (True, None)
+        row = session.execute(query).first()
+    if row is None:
+        raise NotFound(f"image {image_id} not found")
+    _, public, group_id, dataset_id, screen_id, screen_public, screen_group = row
+    if dataset_id is not None:
+        return bool(public), group_id
+    if screen_id is not None:
+        return bool(screen_public), screen_group
+    return True, None
 
 
 def _container(session: Session, kind: str, ident: str) -> Project | Dataset:

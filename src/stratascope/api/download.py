@@ -7,7 +7,7 @@ import zipfile
 
 from fastapi.responses import Response, StreamingResponse
 
-from ..storage import SourceReader
+from ..storage import ObjectChanged, SourceReader
 from .errors import ApiError
 
 #: Whole-object downloads are streamed from the store; zips are built in memory up to this.
@@ -24,7 +24,7 @@ async def download_sources(source: SourceReader, image) -> Response:
     if len(sources) == 1:
         src = sources[0]
         name = src.url.rstrip("/").rsplit("/", 1)[-1]
-        data = await source.get(src.url, version=src.version)
+        data = await _recorded_bytes(source, src)
         return Response(data, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     total = sum(s.size for s in sources)
@@ -36,7 +36,21 @@ async def download_sources(source: SourceReader, image) -> Response:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for src in sources:
             relative = src.url[len(prefix) + 1:] if src.url.startswith(prefix + "/") else src.url.rsplit("/", 1)[-1]
-            archive.writestr(f"{root}/{relative}", await source.get(src.url, version=src.version))
+            archive.writestr(f"{root}/{relative}", await _recorded_bytes(source, src))
     buffer.seek(0)
     return StreamingResponse(buffer, media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="image{image.id}.zip"'})
+
+
+async def _recorded_bytes(source: SourceReader, src) -> bytes:
+    """The bytes of a recorded source object, only if they are still what import recorded.
+
+    An HTTP(S) source that now redirects is refused before anything is fetched (obstore would
+    follow the redirect anywhere: issue 14 #1), and a body whose size or ETag differs from the
+    catalogue's record is never returned (ObjectChanged, 409)."""
+    await source.refuse_redirects(src.url)
+    data, info = await source.get_with_info(src.url, version=src.version)
+    if len(data) != src.size or (src.etag and info.etag and info.etag != src.etag):
+        raise ObjectChanged(f"{src.url} changed since import (recorded {src.size} bytes, ETag {src.etag}; now "
+                            f"{len(data)} bytes, ETag {info.etag}): run `stratascope import` again")
+    return data

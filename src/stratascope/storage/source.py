@@ -7,7 +7,10 @@ source store.
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import re
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +22,7 @@ from .errors import (
     AccessDenied,
     ObjectNotFound,
     RangeNotSatisfiable,
+    RedirectRefused,
     StorageError,
     StoreTimeout,
     StoreUnavailable,
@@ -152,6 +156,29 @@ class SourceReader:
         self.counter.record("head")
         return _info(location, meta)
 
+    async def refuse_redirects(self, url: str | Location) -> None:
+        """For an HTTP(S) source, RedirectRefused if it answers a GET with a redirect (3xx).
+
+        obstore (0.12) follows redirects and has no setting to stop it, so an allowed HTTP
+        source could make the server fetch any address (SSRF). This asks first, with a client
+        that never follows redirects (http.client), for the first byte only; callers do it
+        before import and before serving an object's bytes whole (downloads). Other schemes
+        need no check (S3/GCS/Azure clients talk to their configured endpoint). Counted as a head."""
+        location = self.locate(url)
+        if location.scheme not in ("http", "https"):
+            return
+        timeout = self.stores.retry.timeout.total_seconds()
+        try:
+            status, target = await asyncio.to_thread(_first_answer, location.url, timeout)
+        except OSError as exc:
+            self.counter.record("head")
+            raise StoreUnavailable(f"cannot read {location.url}: {exc}") from exc
+        self.counter.record("head")
+        if 300 <= status < 400:
+            raise RedirectRefused(f"{location.url} answers with a redirect ({status} to {target or 'nowhere'}): "
+                                  "redirects of sources are never followed; import the final URL (if it is "
+                                  "allowed) instead")
+
     async def list(self, url: str | Location, *, limit: int | None = None) -> list[ObjectInfo]:
         """Every object under a prefix (recursive). One `list` count per page."""
         location = self.locate(url)
@@ -167,3 +194,23 @@ class SourceReader:
         except Exception as exc:
             raise _translate(exc, location.url) from exc
         return objects
+
+
+def _first_answer(url: str, timeout: float) -> tuple[int, str | None]:
+    """(status, Location header) of a GET of byte 0 of `url`; redirects are not followed."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Range": "bytes=0-0", "User-Agent": "stratascope"})
+        response = conn.getresponse()
+        response.read(1)
+        return response.status, response.getheader("Location")
+    finally:
+        conn.close()

@@ -11,6 +11,7 @@ import asyncio
 import http.client
 import re
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,6 +120,36 @@ class SourceReader:
             raise _translate(exc, location.url) from exc
         self.counter.record("get", len(data))
         return data, _info(location, result.meta)
+
+    async def stream(self, url: str | Location, *, start: int = 0, end: int | None = None,
+                     version: str | None = None, chunk_bytes: int = 1 << 20
+                     ) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
+        """The metadata of an object (from the GET's answer, before any body byte is read) and
+        its bytes [start, end) as chunks of about `chunk_bytes` (bounded memory). One GET,
+        counted when the body is done (or abandoned)."""
+        location = self.locate(url)
+        options: dict = {} if start == 0 and end is None else {"range": (start, end) if end is not None
+                                                              else {"offset": start}}
+        if version:
+            options["version"] = version
+        try:
+            result = await obstore.get_async(self.stores.open(location), location.key, options=options or None)
+        except Exception as exc:
+            self.counter.record("get")
+            raise _translate(exc, location.url) from exc
+
+        async def body() -> AsyncIterator[bytes]:
+            sent = 0
+            try:
+                async for chunk in result.stream(min_chunk_size=chunk_bytes):
+                    sent += len(chunk)
+                    yield bytes(chunk)
+            except Exception as exc:
+                raise _translate(exc, location.url) from exc
+            finally:
+                self.counter.record("get", sent)
+
+        return _info(location, result.meta), body()
 
     async def get_range(self, url: str | Location, start: int, end: int, *, version: str | None = None) -> bytes:
         """Bytes [start, end) of an object: one ranged GET."""

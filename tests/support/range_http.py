@@ -6,6 +6,7 @@ PROPFIND (WebDAV, Depth: infinity) for listing. python's http.server has none of
         server.url            # "http://127.0.0.1:<port>"
         server.requests       # Counter of methods seen, e.g. {"GET": 2, "HEAD": 1}
         server.forbidden      # keys answered 403 (like a bucket policy)
+        server.redirects      # key -> URL answered 302 (a source that redirects elsewhere)
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         key, path = self._file()
         if key in self.server.forbidden:
             return self._empty(403)
+        if key in self.server.redirects:
+            return self._empty(302, {"Location": self.server.redirects[key]})
         if path is None or not path.is_file():
             return self._empty(404)
         data = path.read_bytes()
@@ -117,6 +120,7 @@ class _Server(http.server.ThreadingHTTPServer):
         self.root = Path(root).resolve()
         self.requests: collections.Counter[str] = collections.Counter()
         self.forbidden: set[str] = set()
+        self.redirects: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def count(self, method: str) -> None:
@@ -147,6 +151,11 @@ class RangeHTTPServer:
     @property
     def forbidden(self) -> set[str]:
         return self._server.forbidden
+
+    @property
+    def redirects(self) -> dict[str, str]:
+        """key -> URL: answered 302 with that Location (as a misbehaving or hostile source)."""
+        return self._server.redirects
 
     def __enter__(self) -> Self:
         self._thread.start()

@@ -186,8 +186,10 @@ def _projects(request: Request, opts: ListOptions, dataset_id: int | None) -> di
     else:  # a dataset belongs to exactly one project here
         try:
             viewer, db = viewer_of(request), db_of(request)
-            parents = [catalogue.get_project(db, catalogue.get_dataset(db, dataset_id, viewer=viewer).project_id,
-                                             viewer=viewer)]
+            parent = catalogue.get_dataset(db, dataset_id, viewer=viewer).project_id
+            if parent is None:  # a project the caller may not see (catalogue leaves it unnamed)
+                raise catalogue.NotFound(f"dataset {dataset_id} has no visible project")
+            parents = [catalogue.get_project(db, parent, viewer=viewer)]
         except catalogue.NotFound:
             parents = []
         records, total = parents[opts.offset:opts.offset + opts.limit], len(parents)

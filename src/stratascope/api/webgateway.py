@@ -215,5 +215,5 @@ async def histogram_json(request: Request, image_id: ImageId, c: Annotated[int, 
 @router.get("/archived_files/download/{image_id}/", summary="Download the original source object(s)")
 async def archived_files_download(request: Request, image_id: ImageId):
     image = await load_image(services_of(request), image_id, viewer_of(request))
-    return await download_sources(services_of(request).source, image)
+    return await download_sources(services_of(request).source, image, request.headers.get("range"))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, true
-from sqlalchemy.orm import Session
 
 from .models import Dataset, Image, Plate, Project, Screen, Well, WellSample
 
@@ -74,11 +73,3 @@ def hidden_plate_image_ids(viewer: Principal):
     hidden = select(Plate.id).where(~plate_visible(viewer))
     return (select(WellSample.image_id).join(Well, Well.id == WellSample.well_id)
             .where(Well.plate_id.in_(hidden)))
-
-
-def plate_image_access(session: Session, image_id: int) -> tuple[bool, int | None] | None:
-    """(public, group) of the screen holding the image's plate; None if it is in no screen."""
-    screen = session.scalar(select(Screen).join(Plate, Plate.screen_id == Screen.id)
-                            .join(Well, Well.plate_id == Plate.id).join(WellSample, WellSample.well_id == Well.id)
-                            .where(WellSample.image_id == image_id).limit(1))
-    return None if screen is None else (bool(screen.public), screen.group_id)

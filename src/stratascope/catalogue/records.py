@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..formats.model import ChannelSpec, LevelSpec, SourceObject
@@ -21,8 +21,9 @@ class DatasetRecord:
     id: int
     name: str
     description: str | None
-    project_id: int
-    project_name: str
+    #: None when the caller may not see the project (a public dataset in a private project)
+    project_id: int | None
+    project_name: str | None
     image_count: int = 0
 
 
@@ -54,6 +55,16 @@ class ImageRecord:
     channels: tuple[ChannelSpec, ...] = ()
     channel_ids: tuple[int, ...] = ()  # catalogue ids of `channels`, same order (JSON API @id)
     sources: tuple[SourceObject, ...] = ()
+    #: (public, owning group) of the project, for `seen_by`; None outside any project
+    project_access: tuple[bool, int | None] | None = field(default=None, repr=False, compare=False)
+
+    def seen_by(self, viewer) -> ImageRecord:
+        """This record as `viewer` (a Principal; None is the CLI) may see it: a project they may
+        not read is not named (a public dataset in a private project). omero-web's imageMarshal
+        then shows what it shows for an image without a visible parent ("Multiple", no id)."""
+        if viewer is None or self.project_access is None or viewer.can_read(*self.project_access):
+            return self
+        return replace(self, project_id=None, project_name=None, project_description=None, project_access=None)
 
     @property
     def size_t(self) -> int:

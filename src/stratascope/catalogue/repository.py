@@ -13,8 +13,15 @@ from sqlalchemy.orm import Session, selectinload
 from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
 from .db import Catalogue
 from .errors import CatalogueError, NotFound
-from .models import Channel, Dataset, Image, Level, Project, Screen, SourceObjectRow, utcnow
-from .queries import dataset_access, image_visible, ordering, plate_image_access, project_visible, restricted, visible_dataset_ids
+from .models import Channel, Dataset, Image, Level, Plate, Project, Screen, SourceObjectRow, Well, WellSample, utcnow
+from .queries import (
+    dataset_access,
+    image_visible,
+    ordering,
+    project_visible,
+    restricted,
+    visible_dataset_ids,
+)
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 
 if TYPE_CHECKING:
@@ -205,7 +212,8 @@ def _source(row: SourceObjectRow) -> SourceObject:
     return SourceObject(row.url, row.size, row.etag, row.version, row.last_modified, row.storage_class)
 
 
-def _record(row: Image, *, full: bool) -> ImageRecord:
+def _record(row: Image, *, full: bool, viewer: Principal | None = None) -> ImageRecord:
+    """The record as `viewer` may see it (a project hidden from them is not named)."""
     ds = row.dataset
     proj = ds.project if ds else None
     levels: tuple = ()
@@ -232,7 +240,8 @@ def _record(row: Image, *, full: bool) -> ImageRecord:
             for ch in row.channels
         ),
         sources=tuple(_source(s) for s in row.sources),
-    )
+        project_access=(bool(proj.public), proj.group_id) if proj else None,
+    ).seen_by(viewer if restricted(viewer) else None)
 
 
 def _image_query(full: bool):
@@ -252,7 +261,7 @@ def get_image(db: Catalogue, image_id: int, *, full: bool = True, viewer: Princi
         row = session.scalar(query)
         if row is None:
             raise NotFound(f"image {image_id} not found")
-        return _record(row, full=full)
+        return _record(row, full=full, viewer=viewer)
 
 
 def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
@@ -266,6 +275,9 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
         filters.append(Image.dataset_id == dataset_id)
     if project_id is not None:
         filters.append(Image.dataset_id.in_(select(Dataset.id).where(Dataset.project_id == project_id)))
+        if restricted(viewer):  # a hidden project is never named, not even by what it holds
+            filters.append(Image.dataset_id.in_(select(Dataset.id).join(Project, Project.id == Dataset.project_id)
+                                                .where(project_visible(viewer))))
     if name:
         filters.append(Image.name.ilike(f"%{name}%"))
     if ids is not None:
@@ -278,7 +290,7 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
     if limit is not None:
         query = query.limit(limit)
     with db.session() as session:
-        return [_record(r, full=False) for r in session.scalars(query)], session.scalar(count)
+        return [_record(r, full=False, viewer=viewer) for r in session.scalars(query)], session.scalar(count)
 
 
 def _projects_query(viewer: Principal | None = None):
@@ -322,6 +334,9 @@ def list_datasets(db: Catalogue, *, project_id: int | None = None, image_id: int
     count = select(func.count(Dataset.id))
     if project_id is not None:
         query, count = query.where(Dataset.project_id == project_id), count.where(Dataset.project_id == project_id)
+        if restricted(viewer):  # a hidden project is never named, not even by what it holds
+            shown = Dataset.project_id.in_(select(Project.id).where(project_visible(viewer)))
+            query, count = query.where(shown), count.where(shown)
     if image_id is not None:
         sub = select(Image.dataset_id).where(Image.id == image_id)
         query, count = query.where(Dataset.id.in_(sub)), count.where(Dataset.id.in_(sub))
@@ -333,8 +348,14 @@ def list_datasets(db: Catalogue, *, project_id: int | None = None, image_id: int
         query = query.limit(limit)
     with db.session() as session:
         rows = session.execute(query).all()
-        return ([DatasetRecord(d.id, d.name, d.description, p.id, p.name, n) for d, p, n in rows],
-                session.scalar(count))
+        return ([_dataset_record(d, p, n, viewer) for d, p, n in rows], session.scalar(count))
+
+
+def _dataset_record(row: Dataset, project: Project, n: int, viewer: Principal | None) -> DatasetRecord:
+    """A project `viewer` may not read is not named."""
+    if restricted(viewer) and not viewer.can_read(bool(project.public), project.group_id):
+        return DatasetRecord(row.id, row.name, row.description, None, None, n)
+    return DatasetRecord(row.id, row.name, row.description, project.id, project.name, n)
 
 
 def get_dataset(db: Catalogue, dataset_id: int, *, viewer: Principal | None = None) -> DatasetRecord:
@@ -345,7 +366,7 @@ def get_dataset(db: Catalogue, dataset_id: int, *, viewer: Principal | None = No
         if row is None:
             raise NotFound(f"dataset {dataset_id} not found")
         n = session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id))
-        return DatasetRecord(row.id, row.name, row.description, row.project_id, row.project.name, n)
+        return _dataset_record(row, row.project, n, viewer)
 
 
 def set_image_status(db: Catalogue, image_id: int, status: str, message: str | None = None) -> None:
@@ -368,14 +389,28 @@ def set_channel_ranges(db: Catalogue, image_id: int, ranges: list[tuple[float, f
 
 
 def image_access(db: Catalogue, image_id: int) -> tuple[bool, int | None]:
-    """(public, owning group id) in effect for an image, for `Principal.can_read`; NotFound if absent."""
+    """(public, owning group id) in effect for an image, for `Principal.can_read`; NotFound if absent.
+
+    ONE statement whether the image exists or not (api/lookup.py: a hidden id and an unknown id
+    cost the same, so timing tells nothing). Images in a dataset follow it (NULLs: as its
+    project); others follow their plate's screen (docs/plates.md), else they are public."""
+    query = (select(Image.id, func.coalesce(Dataset.public, Project.public), func.coalesce(Dataset.group_id,
+                                                                                          Project.group_id),
+                    Image.dataset_id, Screen.id, Screen.public, Screen.group_id)
+             .outerjoin(Dataset, Dataset.id == Image.dataset_id).outerjoin(Project, Project.id == Dataset.project_id)
+             .outerjoin(WellSample, WellSample.image_id == Image.id).outerjoin(Well, Well.id == WellSample.well_id)
+             .outerjoin(Plate, Plate.id == Well.plate_id).outerjoin(Screen, Screen.id == Plate.screen_id)
+             .where(Image.id == image_id).order_by(Screen.id.is_(None)).limit(1))
     with db.session() as session:
-        row = session.get(Image, image_id)
-        if row is None:
-            raise NotFound(f"image {image_id} not found")
-        if row.dataset is not None:
-            return dataset_access(row.dataset)
-        return plate_image_access(session, image_id) or (True, None)
+        row = session.execute(query).first()
+    if row is None:
+        raise NotFound(f"image {image_id} not found")
+    _, public, group_id, dataset_id, screen_id, screen_public, screen_group = row
+    if dataset_id is not None:
+        return bool(public), group_id
+    if screen_id is not None:
+        return bool(screen_public), screen_group
+    return True, None
 
 
 def _container(session: Session, kind: str, ident: str) -> Project | Dataset:

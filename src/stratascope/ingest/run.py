@@ -217,9 +217,14 @@ async def plan_import(
     for url in urls:
         try:
             check_allowed(url, services.settings.allowed_prefixes)
+            # obstore follows redirects, which would bypass the allow-list (issue 14 #1)
+            await services.source.refuse_redirects(url)
             candidates, listed = await discover(url, services.source)
             if not candidates:
                 raise FormatError(f"no OME-Zarr or TIFF images found under {url}")
+            for cand in candidates:  # each TIFF found under a prefix too (its bytes may be downloaded)
+                if cand.kind == "tiff" and cand.url != url:
+                    await services.source.refuse_redirects(cand.url)
         except Exception as exc:
             result = ImportResult(None, url.rstrip("/").rsplit("/", 1)[-1], url, "failed", _why(services, exc))
             failed.append(result)

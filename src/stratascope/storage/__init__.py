@@ -9,6 +9,7 @@ from .errors import (
     ObjectChanged,
     ObjectNotFound,
     RangeNotSatisfiable,
+    RedirectRefused,
     StorageError,
     StoreTimeout,
     StoreUnavailable,
@@ -19,6 +20,7 @@ from .urls import Location, parse_url
 
 __all__ = [
     "SOURCE_REQUESTS", "AccessDenied", "ArchivedObject", "InvalidURL", "Location", "NotAllowed",
-    "ObjectChanged", "ObjectInfo", "ObjectNotFound", "RangeNotSatisfiable", "RequestCounts", "RetryPolicy", "SourceReader",
+    "ObjectChanged", "ObjectInfo", "ObjectNotFound", "RangeNotSatisfiable", "RedirectRefused", "RequestCounts", "RetryPolicy",
+    "SourceReader",
     "StorageError", "StoreRegistry", "StoreTimeout", "StoreUnavailable", "parse_url",
 ]

@@ -16,6 +16,10 @@ class NotAllowed(StorageError):
     """The URL is outside the stores/prefixes the configuration allows."""
 
 
+class RedirectRefused(NotAllowed):
+    """An HTTP(S) source answered with a redirect: never followed (it could point anywhere)."""
+
+
 class ObjectNotFound(StorageError):
     """The object (or object version) does not exist."""
 

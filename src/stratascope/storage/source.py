@@ -7,7 +7,11 @@ source store.
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import re
+import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -20,6 +24,7 @@ from .errors import (
     AccessDenied,
     ObjectNotFound,
     RangeNotSatisfiable,
+    RedirectRefused,
     StorageError,
     StoreTimeout,
     StoreUnavailable,
@@ -129,6 +134,37 @@ class SourceReader:
         self.counter.record("get", len(data))
         return data, _info(location, result.meta)
 
+    async def stream(self, url: str | Location, *, start: int = 0, end: int | None = None,
+                     version: str | None = None, chunk_bytes: int = 1 << 20
+                     ) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
+        """The metadata of an object (from the GET's answer, before any body byte is read) and
+        its bytes [start, end) as chunks of about `chunk_bytes` (bounded memory). One GET,
+        counted when the body is done (or abandoned)."""
+        location = self.locate(url)
+        options: GetOptions = {}
+        if not (start == 0 and end is None):
+            options["range"] = (start, end) if end is not None else {"offset": start}
+        if version:
+            options["version"] = version
+        try:
+            result = await obstore.get_async(self.stores.open(location), location.key, options=options or None)
+        except Exception as exc:
+            self.counter.record("get")
+            raise _translate(exc, location.url) from exc
+
+        async def body() -> AsyncIterator[bytes]:
+            sent = 0
+            try:
+                async for chunk in result.stream(min_chunk_size=chunk_bytes):
+                    sent += len(chunk)
+                    yield bytes(chunk)
+            except Exception as exc:
+                raise _translate(exc, location.url) from exc
+            finally:
+                self.counter.record("get", sent)
+
+        return _info(location, result.meta), body()
+
     async def get_range(self, url: str | Location, start: int, end: int, *, version: str | None = None) -> bytes:
         """Bytes [start, end) of an object: one ranged GET."""
         location = self.locate(url)
@@ -165,6 +201,29 @@ class SourceReader:
         self.counter.record("head")
         return _info(location, meta)
 
+    async def refuse_redirects(self, url: str | Location) -> None:
+        """For an HTTP(S) source, RedirectRefused if it answers a GET with a redirect (3xx).
+
+        obstore (0.12) follows redirects and has no setting to stop it, so an allowed HTTP
+        source could make the server fetch any address (SSRF). This asks first, with a client
+        that never follows redirects (http.client), for the first byte only; callers do it
+        before import and before serving an object's bytes whole (downloads). Other schemes
+        need no check (S3/GCS/Azure clients talk to their configured endpoint). Counted as a head."""
+        location = self.locate(url)
+        if location.scheme not in ("http", "https"):
+            return
+        timeout = self.stores.retry.timeout.total_seconds()
+        try:
+            status, target = await asyncio.to_thread(_first_answer, location.url, timeout)
+        except OSError as exc:
+            self.counter.record("head")
+            raise StoreUnavailable(f"cannot read {location.url}: {exc}") from exc
+        self.counter.record("head")
+        if 300 <= status < 400:
+            raise RedirectRefused(f"{location.url} answers with a redirect ({status} to {target or 'nowhere'}): "
+                                  "redirects of sources are never followed; import the final URL (if it is "
+                                  "allowed) instead")
+
     async def list(self, url: str | Location, *, limit: int | None = None) -> list[ObjectInfo]:
         """Every object under a prefix (recursive). One `list` count per page."""
         location = self.locate(url)
@@ -180,3 +239,24 @@ class SourceReader:
         except Exception as exc:
             raise _translate(exc, location.url) from exc
         return objects
+
+
+def _first_answer(url: str, timeout: float) -> tuple[int, str | None]:
+    """(status, Location header) of a GET of byte 0 of `url`; redirects are not followed."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, parts.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Range": "bytes=0-0", "User-Agent": "stratascope"})
+        response = conn.getresponse()
+        response.read(1)
+        return response.status, response.getheader("Location")
+    finally:
+        conn.close()

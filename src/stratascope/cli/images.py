@@ -24,14 +24,15 @@ EXPORT_MAX_PIXELS = 64_000_000
 
 @app.command("import")
 def import_command(
-    urls: Annotated[list[str], typer.Argument(help="Image or prefix URLs: s3://, gs://, az://, https://, file:// or paths.")],
+    urls: Annotated[list[str], typer.Argument(
+        metavar="URL", help="Image or prefix URLs: s3://, gs://, az://, https://, file:// or paths.")],
     project: Annotated[str | None, typer.Option(help="Project to file the images under.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset to file the images under.")] = None,
     name: Annotated[str | None, typer.Option(help="Name for the image (single-image imports only).")] = None,
     screen: Annotated[str | None, typer.Option(help="Screen to file HCS plates under.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per image.")] = False,
-    scheduler: Annotated[str | None, typer.Option(help="Run on this Dask cluster (tcp://host:port).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Run on a local Dask cluster of N processes.", min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Run on this Dask cluster (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="Run on a local Dask cluster of N processes.", min=1)] = None,
 ) -> None:
     """Register images in place (metadata only; pixels stay where they are).
 
@@ -143,7 +144,7 @@ def image_info(record) -> dict:
 
 @app.command("info")
 def info_command(
-    image_id: Annotated[int, typer.Argument(help="Image id (see `stratascope ls`).")],
+    image_id: Annotated[int, typer.Argument(metavar="ID", help="Image id (see `stratascope ls`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Levels, axes, channels, physical sizes and source objects of one image."""
@@ -184,13 +185,13 @@ def _parse_region(text: str) -> tuple[int, int, int, int]:
 
 @app.command("export")
 def export_command(
-    image_id: Annotated[int, typer.Argument(help="Image id.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file: .npy, .tif/.tiff or .png.")],
-    level: Annotated[int, typer.Option(help="Resolution level (0 = full resolution).")] = 0,
-    region: Annotated[str | None, typer.Option(help="X,Y,W,H in pixels of that level.")] = None,
-    z: Annotated[int, typer.Option(help="Z index (0-based).")] = 0,
-    t: Annotated[int, typer.Option(help="T index (0-based).")] = 0,
-    c: Annotated[int | None, typer.Option(help="Channel index (0-based); default all channels.")] = None,
+    image_id: Annotated[int, typer.Argument(metavar="ID", help="Image id.")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Output file: .npy, .tif/.tiff or .png.")],
+    level: Annotated[int, typer.Option(metavar="N", help="Resolution level (0 = full resolution).")] = 0,
+    region: Annotated[str | None, typer.Option(metavar="X,Y,W,H", help="X,Y,W,H in pixels of that level.")] = None,
+    z: Annotated[int, typer.Option(metavar="Z", help="Z index (0-based).")] = 0,
+    t: Annotated[int, typer.Option(metavar="T", help="T index (0-based).")] = 0,
+    c: Annotated[int | None, typer.Option(metavar="C", help="Channel index (0-based); default all channels.")] = None,
 ) -> None:
     """Raw pixels of a region (dtype preserved) to .npy, .tif or .png."""
     suffix = output.suffix.lower()

@@ -102,9 +102,9 @@ def _report(rows: list[dict], as_json: bool, title: str) -> None:
 
 
 def restore_command(
-    target: Annotated[str | None, typer.Argument(help="Image id, or an s3:// object or prefix URL.")] = None,
-    days: Annotated[int, typer.Option(help="Days the restored copy stays readable.", min=1, max=3650)] = 7,
-    tier: Annotated[str, typer.Option(help="Retrieval tier: Standard, Bulk or Expedited.")] = "Standard",
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="Image id, or an s3:// object or prefix URL.")] = None,
+    days: Annotated[int, typer.Option(metavar="DAYS", help="Days the restored copy stays readable.", min=1, max=3650)] = 7,
+    tier: Annotated[str, typer.Option(metavar="TIER", help="Retrieval tier: Standard, Bulk or Expedited.")] = "Standard",
     status: Annotated[bool, typer.Option("--status", help="Show restore progress instead of requesting.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:

@@ -11,11 +11,11 @@ from .root import fail, services
 
 
 def serve_command(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
-    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=256)] = 1,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.", min=0, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option(metavar="N", help="Worker processes.", min=1, max=256)] = 1,
     read_only: Annotated[bool, typer.Option("--read-only", help="Write nothing except the cache tier.")] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the catalogue over HTTP: webgateway, JSON API, IIIF, OME-Zarr and the viewer."""
     import uvicorn

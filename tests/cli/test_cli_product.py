@@ -31,3 +31,37 @@ def test_serve_on_an_unknown_host_is_one_line():
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "cannot listen on nonexistent.invalid" in result.stderr and "serving on" not in result.stderr
+
+
+def _tiff(path, seed: int = 1):
+    import numpy as np
+    import tifffile
+
+    data = np.random.default_rng(seed).integers(0, 255, (64, 96), dtype=np.uint8)
+    tifffile.imwrite(path, data, photometric="minisblack")
+    return path
+
+
+def test_restore_status_lists_only_objects_in_archive_classes(tmp_path, s3, bucket):
+    import json
+
+    local = _tiff(tmp_path / "local.tif")
+    s3.put_object(Bucket=bucket, Key="warm.tif", Body=local.read_bytes())  # STANDARD
+    s3.put_object(Bucket=bucket, Key="cold.tif", Body=local.read_bytes())
+    imported = cli("import", str(local), f"s3://{bucket}/warm.tif", f"s3://{bucket}/cold.tif", "--json")
+    assert imported.returncode == 0, imported.stderr
+    ids = {json.loads(line)["url"].rsplit("/", 1)[-1]: json.loads(line)["id"] for line in imported.stdout.splitlines()}
+    s3.copy_object(Bucket=bucket, Key="cold.tif", CopySource={"Bucket": bucket, "Key": "cold.tif"},
+                   StorageClass="GLACIER")  # a lifecycle rule archives it after import
+
+    result = cli("restore", "--status", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["target"].split()[0]: row for row in json.loads(result.stdout)}
+    assert rows[f"#{ids['local.tif']}"]["objects"] == {} and rows[f"#{ids['local.tif']}"]["state"] == "not needed"
+    assert rows[f"#{ids['warm.tif']}"]["objects"] == {} and rows[f"#{ids['warm.tif']}"]["state"] == "not needed"
+    assert rows[f"#{ids['cold.tif']}"]["objects"] == {f"s3://{bucket}/cold.tif": "needed"}
+
+    table = cli("restore", "--status", env={"COLUMNS": "200"}).stdout
+    local_row = next(line for line in table.splitlines() if "local.tif" in line or f"#{ids['local.tif']} " in line)
+    cells = [cell.strip() for cell in local_row.split("│") if cell.strip()]
+    assert cells[1:3] == ["1", "0"], local_row  # 1 object, 0 archived

@@ -65,10 +65,14 @@ def _targets(target: str | None) -> list[tuple[str, dict[str, str | None]]]:
 
 
 def _archived(objects: dict[str, str | None]) -> list[str]:
-    """Objects that are (or may be: class unknown) in an archive class."""
+    """S3 objects that are (or may be: class unknown, one HEAD tells) in an archive class.
+
+    Only S3 has archive classes here (storage/archive.py): local files, http(s), GCS and Azure
+    objects are never "archived" and are not asked about."""
     from ..storage.archive import ARCHIVE_CLASSES
 
-    return [url for url, cls in objects.items() if cls is None or cls in ARCHIVE_CLASSES]
+    return [url for url, cls in objects.items()
+            if url.startswith("s3://") and (cls is None or cls in ARCHIVE_CLASSES)]
 
 
 def _run(func, urls: list[str]) -> dict[str, str]:
@@ -123,7 +127,10 @@ def restore_command(
             states = _run(lambda url: archive.head_state(url).restore, archived)
         else:
             states = _run(lambda url: archive.request_restore(url, days, tier), archived)
-        rows.append({"target": label, "total": len(objects), "state": _summary(states), "objects": states})
+        summary = _summary(states)
+        # only objects in an archive class are listed (a HEAD may show a class unknown so far is STANDARD)
+        states = {url: state for url, state in states.items() if state != "not needed"}
+        rows.append({"target": label, "total": len(objects), "state": summary, "objects": states})
     _report(rows, as_json, "restore" if status else "request")
     if any(row["state"] == "failed" for row in rows):
         raise typer.Exit(1)

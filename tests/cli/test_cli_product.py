@@ -65,3 +65,23 @@ def test_restore_status_lists_only_objects_in_archive_classes(tmp_path, s3, buck
     local_row = next(line for line in table.splitlines() if "local.tif" in line or f"#{ids['local.tif']} " in line)
     cells = [cell.strip() for cell in local_row.split("│") if cell.strip()]
     assert cells[1:3] == ["1", "0"], local_row  # 1 object, 0 archived
+
+
+def test_third_party_log_lines_only_with_verbose(tmp_path):
+    """tifffile logs `ERROR tifffile: <TiffTag.fromfile> raised ...` while reading a truncated file
+    it then rejects; the admin sees the one-line failure, the library's line only with --verbose."""
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "t.ome.tif", np.zeros((1, 300, 200), np.uint8), tile=(64, 64))
+    whole = (tmp_path / "t.ome.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(whole[: len(whole) // 3])
+
+    quiet = cli("import", str(tmp_path / "cut.tif"))
+    assert quiet.returncode == 1
+    assert "tifffile" not in quiet.stderr and "tifffile" not in quiet.stdout, quiet.stderr
+    assert "failed" in quiet.stdout + quiet.stderr and "truncated or corrupt" in quiet.stdout + quiet.stderr
+
+    loud = cli("--verbose", "import", str(tmp_path / "cut.tif"))
+    assert loud.returncode == 1
+    assert "ERROR tifffile:" in loud.stderr, loud.stderr

@@ -73,7 +73,9 @@ async def _read_ome_zarr(url: str, reader) -> list[ImageSpec] | PlateSpec:
     images = []
     for index, (location, series_ome, series_source) in enumerate(groups):
         sources = [source, *listing, series_source]
-        images.append(await read_image(location, series_ome, zarr_format, sources, reader, index))
+        # bioformats2raw series folders are "0", "1", ...: name placeholders after the root folder
+        fallback = root.name if len(groups) == 1 else f"{root.name} [{location.name}]"
+        images.append(await read_image(location, series_ome, zarr_format, sources, reader, index, fallback))
     return images
 
 

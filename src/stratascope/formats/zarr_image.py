@@ -13,6 +13,7 @@ import re
 
 from ..storage import Location, ObjectNotFound
 from .model import AXES, ChannelSpec, FormatError, ImageSpec, LevelSpec, SourceObject, UnsupportedFormat, check_sizes
+from .naming import image_name
 from .zarr_codecs import ZarrArray, parse_zarr_v2, parse_zarr_v3
 
 MAX_LEVELS = 64  # each level halves (or more): 64 covers any image that can exist
@@ -166,7 +167,8 @@ def _level(array: ZarrArray, axes: str, what: str) -> LevelSpec:
 
 
 async def read_image(location: Location, ome: dict, zarr_format: int, sources: list[SourceObject],
-                      reader, series: int) -> ImageSpec:
+                      reader, series: int, fallback: str | None = None) -> ImageSpec:
+    """`fallback`: the name when the metadata's is a placeholder (default: the group's folder name)."""
     what = location.url
     multiscales = ome.get("multiscales")
     if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
@@ -197,8 +199,8 @@ async def read_image(location: Location, ome: dict, zarr_format: int, sources: l
         if level.shape[:2] != base[:2] or any(s > b for s, b in zip(level.shape[2:], base[2:])):
             raise FormatError(f"{what}: level shape {level.shape} is inconsistent with level 0 {base}")
     omero = ome.get("omero")
-    name = next((n for n in ((omero or {}).get("name") if isinstance(omero, dict) else None,
-                             multiscale.get("name")) if isinstance(n, str) and n), location.name)
+    name = image_name(((omero or {}).get("name") if isinstance(omero, dict) else None, multiscale.get("name")),
+                      fallback or location.name)
     return ImageSpec(
         name=name, format=f"ome-zarr-{'0.5' if zarr_format == 3 else '0.4'}", url=location.url, axes=axes,
         levels=levels, channels=_channels(omero, base[1]), sources=sources,

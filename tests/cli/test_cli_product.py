@@ -85,3 +85,52 @@ def test_third_party_log_lines_only_with_verbose(tmp_path):
     loud = cli("--verbose", "import", str(tmp_path / "cut.tif"))
     assert loud.returncode == 1
     assert "ERROR tifffile:" in loud.stderr, loud.stderr
+
+
+def _lines(result) -> list[dict]:
+    import json
+
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_reimport_reports_moved_renamed_unchanged(tmp_path):
+    import json
+
+    path = _tiff(tmp_path / "cell.tif")
+    (first,) = _lines(cli("import", str(path), "--project", "P", "--dataset", "D", "--json"))
+    assert first["status"] == "imported"
+
+    (same,) = _lines(cli("import", str(path), "--project", "P", "--dataset", "D", "--json"))
+    assert same["status"] == "unchanged" and "detail" not in same
+
+    (moved,) = _lines(cli("import", str(path), "--project", "P2", "--dataset", "D2", "--json"))
+    assert moved["status"] == "moved" and moved["id"] == first["id"]
+    assert moved["detail"] == "moved from P / D to P2 / D2"
+
+    text = cli("import", str(path), "--name", "Kidney")
+    assert text.returncode == 0, text.stderr
+    *lines, summary = text.stderr.strip().splitlines()  # result lines and the summary go to stderr
+    assert lines[0].split()[0] == "renamed" and "renamed from 'cell.tif' to 'Kidney'" in " ".join(lines)
+    assert summary == "1 renamed"
+
+    (row,) = json.loads(cli("ls", "--json").stdout)
+    assert (row["name"], row["project"], row["dataset"]) == ("Kidney", "P2", "D2")
+    (again,) = _lines(cli("import", str(path), "--json"))  # no options: nothing to change
+    assert again["status"] == "unchanged" and again["name"] == "Kidney"
+
+
+def test_reimport_of_a_prefix_moves_without_reading_the_images(tmp_path, import_urls_sync, services):
+    from stratascope import catalogue
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for i in range(2):
+        _tiff(folder / f"c{i}.tif", seed=i)
+    prefix = str(folder) + "/"
+    assert {r.status for r in import_urls_sync([prefix], project="P", dataset="D")} == {"imported"}
+    assert {r.status for r in import_urls_sync([prefix], project="P", dataset="D")} == {"unchanged"}
+    moved = import_urls_sync([prefix], project="P", dataset="E")  # the listing shortcut: nothing read again
+    assert {(r.status, r.detail) for r in moved} == {("moved", "moved from P / D to P / E")}
+    records, _ = catalogue.list_images(services.catalogue)
+    assert {r.dataset_name for r in records} == {"E"}

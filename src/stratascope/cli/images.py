@@ -38,7 +38,9 @@ def import_command(
 
     By default this process imports (concurrently); with --workers or --scheduler one Dask task
     per image runs on a cluster that uses the same catalogue and cache tier (docs/deployment.md).
-    Exit status 0 when every image imported (or was unchanged), 1 when any failed.
+    Re-importing a registered image reports what this import changed: moved (another --project
+    or --dataset), renamed (another --name) or unchanged.
+    Exit status 0 when no image failed, 1 when any failed.
     """
     from ..ingest.derived import make_derived_async
 
@@ -57,7 +59,7 @@ def import_command(
         if as_json:
             print(json.dumps(result.as_dict()), flush=True)
         else:
-            detail = f"  ({result.error})" if result.error else ""
+            detail = "".join(f"  ({text})" for text in (result.detail, result.error) if text)
             ident = f"#{result.id}" if result.id is not None else "-"
             progress.console.print(f"{result.status:>9} {ident:>6} {result.name}  {result.url}{detail}",
                                    markup=False, highlight=False)
@@ -69,7 +71,8 @@ def import_command(
             results = asyncio.run(import_urls(services(), urls, options, on_candidates, on_result))
     failed = sum(r.status == "failed" for r in results)
     if not as_json:
-        counts = {s: sum(r.status == s for r in results) for s in ("imported", "updated", "unchanged", "failed")}
+        counts = {s: sum(r.status == s for r in results) for s in ("imported", "updated", "moved", "renamed", "unchanged",
+                                                                 "failed")}
         typer.echo(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to import", err=True)
     raise typer.Exit(1 if failed else 0)
 

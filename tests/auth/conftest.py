@@ -69,9 +69,11 @@ def world(services, tmp_path, import_urls_sync) -> World:
     alice (member of lab-a, the owning group) and bob (member of lab-b); one image each, and
     one image outside any dataset. Same pixels everywhere, so every route answers alike."""
     db = services.catalogue
-    public = import_urls_sync([_write(tmp_path / "open.zarr", 1)], project="Open", dataset="open-ds")[0]
-    private = import_urls_sync([_write(tmp_path / "closed.zarr", 2)], project="Closed", dataset="closed-ds")[0]
-    orphan = import_urls_sync([_write(tmp_path / "orphan.zarr", 3)])[0]
+    public = import_urls_sync([_write(tmp_path / "open.zarr", 1)], project="Open", dataset="open-ds",
+                             name="image")[0]  # one name for all three (IIIF name lookups)
+    private = import_urls_sync([_write(tmp_path / "closed.zarr", 2)], project="Closed", dataset="closed-ds",
+                              name="image")[0]
+    orphan = import_urls_sync([_write(tmp_path / "orphan.zarr", 3)], name="image")[0]
     assert {public.status, private.status, orphan.status} == {"imported"}
     open_screen, open_plate, open_well, open_image = _plate(db, tmp_path, import_urls_sync, "open-screen")
     closed_screen, closed_plate, closed_well, closed_image = _plate(db, tmp_path, import_urls_sync, "closed-screen")

@@ -65,7 +65,7 @@ def test_ome_pyramid_metadata_levels_and_channels(tmp_path):
     path = tmp_path / "pyramid.ome.tif"
     write_documented_pyramid(path, t=3)
     images = read(str(path))
-    assert [i.name for i in images] == ["Image0", "thumbnail"]
+    assert [i.name for i in images] == ["pyramid.ome.tif [0]", "thumbnail"]  # "Image0" is a placeholder
     image = images[0]
     assert image.format == "ome-tiff" and image.series == 0
     assert image.axes == "tcyx"

@@ -15,7 +15,9 @@ from .repository import (
     list_images,
     list_projects,
     recorded_sources,
+    refile_image,
     register_image,
+    register_image_reporting,
     set_channel_ranges,
     set_image_status,
 )
@@ -24,5 +26,6 @@ __all__ = [
     "Catalogue", "CatalogueError", "DatasetRecord", "ensure_dataset", "ImageRecord", "NotFound", "ProjectRecord",
     "ReadOnlyCatalogue",
     "get_dataset", "get_image", "get_project", "image_access", "image_ids_for_url", "images_named", "list_datasets",
-    "list_images", "list_projects", "recorded_sources", "register_image", "set_channel_ranges", "set_image_status",
+    "list_images", "list_projects", "recorded_sources", "refile_image", "register_image",
+    "register_image_reporting", "set_channel_ranges", "set_image_status",
 ]

@@ -121,24 +121,73 @@ def register_image(db: Catalogue, spec: ImageSpec, *, project: str | None = None
                    name: str | None = None) -> tuple[int, str]:
     """Insert or refresh one image in a single transaction.
 
-    Returns (image id, "imported" | "updated" | "unchanged"). Nothing is written unless
-    the whole image is valid, so a failure never leaves a half-registered image. Concurrent
-    registrations of the same image both succeed: one "imported", the other "unchanged".
+    Returns (image id, "imported" | "updated" | "moved" | "renamed" | "unchanged"). Nothing is
+    written unless the whole image is valid, so a failure never leaves a half-registered image.
+    Concurrent registrations of the same image both succeed: one "imported", the other "unchanged".
     """
+    image_id, status, _, _ = register_image_reporting(db, spec, project=project, dataset=dataset, name=name)
+    return image_id, status
+
+
+def register_image_reporting(db: Catalogue, spec: ImageSpec, *, project: str | None = None,
+                             dataset: str | None = None, name: str | None = None
+                             ) -> tuple[int, str, str | None, str]:
+    """`register_image`, plus what a re-import changed ("moved from P / D to P2 / D2", ...) or
+    None, and the image's name in the catalogue now (an unchanged image keeps an earlier --name)."""
     def work():
         with db.session(write=True) as session:
-            return upsert_image(session, spec, _ensure_dataset(session, project, dataset), name or spec.name)
+            changes: list[str] = []
+            image_id, status = upsert_image(session, spec, _ensure_dataset(session, project, dataset),
+                                            name or spec.name, rename=name, changes=changes)
+            return image_id, status, "; ".join(changes) or None, session.get(Image, image_id).name
 
     return retry_on_conflict(work, f"registering {spec.url}")
 
 
-def upsert_image(session: Session, spec: ImageSpec, ds: Dataset | None, name: str) -> tuple[int, str]:
-    """register_image's work inside a caller's transaction (also used for a plate's fields)."""
+def refile_image(db: Catalogue, image_id: int, *, project: str | None = None, dataset: str | None = None,
+                 name: str | None = None) -> tuple[str, str | None]:
+    """Move an already registered, unchanged image to project/dataset and/or rename it.
+
+    Returns ("moved" | "renamed" | "unchanged", what changed or None)."""
+    with db.session(write=True) as session:
+        row = session.get(Image, image_id)
+        if row is None:
+            raise NotFound(f"image {image_id} not found")
+        changes: list[str] = []
+        status = _refile(session, row, _ensure_dataset(session, project, dataset), name, changes)
+        return status, "; ".join(changes) or None
+
+
+def _where(session: Session, dataset_id: int | None) -> str:
+    ds = session.get(Dataset, dataset_id) if dataset_id is not None else None
+    return f"{ds.project.name} / {ds.name}" if ds is not None else "no dataset"
+
+
+def _refile(session: Session, row: Image, ds: Dataset | None, name: str | None, changes: list[str]) -> str:
+    """Apply --project/--dataset (ds) and --name (name) to an unchanged image; say what changed."""
+    status = "unchanged"
+    if name is not None and row.name != name:
+        changes.append(f"renamed from {row.name!r} to {name!r}")
+        row.name = name
+        status = "renamed"
+    if ds is not None and row.dataset_id != ds.id:
+        changes.append(f"moved from {_where(session, row.dataset_id)} to {ds.project.name} / {ds.name}")
+        row.dataset_id = ds.id
+        status = "moved"  # moved (and maybe renamed too: the detail says both)
+    if changes:
+        row.updated_at = utcnow()
+    return status
+
+
+def upsert_image(session: Session, spec: ImageSpec, ds: Dataset | None, name: str, *, rename: str | None = None,
+                 changes: list[str] | None = None) -> tuple[int, str]:
+    """register_image's work inside a caller's transaction (also used for a plate's fields).
+
+    `rename`: a name asked for explicitly (--name), applied to an unchanged image too; `changes`
+    receives what a re-import of an unchanged image changed."""
     row = session.scalar(select(Image).where(Image.url == spec.url, Image.series == spec.series))
     if row is not None and row.fingerprint == fingerprint(spec) and row.status == "ok":
-        if ds is not None and row.dataset_id != ds.id:
-            row.dataset_id = ds.id
-        return row.id, "unchanged"
+        return row.id, _refile(session, row, ds, rename, changes if changes is not None else [])
     status = "imported" if row is None else "updated"
     if row is None:
         row = Image(url=spec.url, series=spec.series, revision=1)

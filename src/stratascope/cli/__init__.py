@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import typer
@@ -11,7 +10,7 @@ from . import (
     images,  # noqa: F401  (its commands register on app when imported)
     optional_commands,
 )
-from .root import app, fail, services
+from .root import app, build_command, configure_logging, fail, services
 
 __all__ = ["app", "fail", "main", "services"]
 
@@ -21,10 +20,10 @@ def _register() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose="--verbose" in sys.argv[1:2] or "-v" in sys.argv[1:2])  # before any command's imports
     _register()
     try:
-        app()
+        build_command()(prog_name="stratascope")
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

@@ -148,10 +148,11 @@ def _warm_on_dask(jobs: list, scheduler: str | None, workers: int | None, on_chu
 
 @cache_app.command("warm")
 def warm_command(
-    target: Annotated[str, typer.Argument(help="Image id, or a URL prefix matching catalogued images' URLs.")],
-    levels: Annotated[str | None, typer.Option(help="Resolution levels to warm, e.g. 0,1 (default: all).")] = None,
-    scheduler: Annotated[str | None, typer.Option(help="Run on this Dask cluster (tcp://host:port).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Run on a local Dask cluster of N processes.", min=1)] = None,
+    target: Annotated[str, typer.Argument(metavar="TARGET", help="Image id, or a URL prefix matching catalogued images' URLs.")],
+    levels: Annotated[str | None, typer.Option(
+        metavar="LEVELS", help="Resolution levels to warm, e.g. 0,1 (default: all).")] = None,
+    scheduler: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Run on this Dask cluster (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="Run on a local Dask cluster of N processes.", min=1)] = None,
 ) -> None:
     """Read every chunk of the given levels through the cache tier, so later reads skip the archive.
 

@@ -33,7 +33,7 @@ def _open_for_reading(path: Path):
 
 @catalogue_app.command("export")
 def export_command(
-    file: Annotated[Path, typer.Argument(help="Output file (.jsonl, or .jsonl.gz to compress); - for stdout.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Output file (.jsonl, or .jsonl.gz to compress); - for stdout.")],
 ) -> None:
     """Write the whole catalogue (projects, datasets, images with manifests, channels, sources) to FILE.
 
@@ -67,7 +67,7 @@ def export_command(
 
 @catalogue_app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="A dump written by `stratascope catalogue export` (.jsonl[.gz]).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A dump written by `stratascope catalogue export` (.jsonl[.gz]).")],
     merge: Annotated[bool, typer.Option(
         "--merge", help="Add to a non-empty catalogue: skip images whose URL and series exist; new ids.")] = False,
 ) -> None:

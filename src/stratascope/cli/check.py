@@ -15,9 +15,10 @@ def register(app) -> None:
 
 
 def check_command(
-    store_url: Annotated[str, typer.Argument(help="The prefix to check, e.g. s3://bucket/images/ or a folder.")],
+    store_url: Annotated[str, typer.Argument(metavar="URL", help="The prefix to check, e.g. s3://bucket/images/ or a folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the items as a JSON list.")] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Also write a Markdown report to this file.")] = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", metavar="FILE", help="Also write a Markdown report to this file.")] = None,
     write_probe: Annotated[str | None, typer.Option(
         "--write-probe", metavar="PREFIX",
         help="Allow write probes (consistency, a 2 MiB probe object) under this prefix only; all deleted after.",

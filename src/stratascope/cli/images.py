@@ -24,20 +24,23 @@ EXPORT_MAX_PIXELS = 64_000_000
 
 @app.command("import")
 def import_command(
-    urls: Annotated[list[str], typer.Argument(help="Image or prefix URLs: s3://, gs://, az://, https://, file:// or paths.")],
+    urls: Annotated[list[str], typer.Argument(
+        metavar="URL", help="Image or prefix URLs: s3://, gs://, az://, https://, file:// or paths.")],
     project: Annotated[str | None, typer.Option(help="Project to file the images under.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset to file the images under.")] = None,
     name: Annotated[str | None, typer.Option(help="Name for the image (single-image imports only).")] = None,
     screen: Annotated[str | None, typer.Option(help="Screen to file HCS plates under.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per image.")] = False,
-    scheduler: Annotated[str | None, typer.Option(help="Run on this Dask cluster (tcp://host:port).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Run on a local Dask cluster of N processes.", min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Run on this Dask cluster (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="Run on a local Dask cluster of N processes.", min=1)] = None,
 ) -> None:
     """Register images in place (metadata only; pixels stay where they are).
 
     By default this process imports (concurrently); with --workers or --scheduler one Dask task
     per image runs on a cluster that uses the same catalogue and cache tier (docs/deployment.md).
-    Exit status 0 when every image imported (or was unchanged), 1 when any failed.
+    Re-importing a registered image reports what this import changed: moved (another --project
+    or --dataset), renamed (another --name) or unchanged.
+    Exit status 0 when no image failed, 1 when any failed.
     """
     from ..ingest.derived import make_derived_async
 
@@ -56,7 +59,7 @@ def import_command(
         if as_json:
             print(json.dumps(result.as_dict()), flush=True)
         else:
-            detail = f"  ({result.error})" if result.error else ""
+            detail = "".join(f"  ({text})" for text in (result.detail, result.error) if text)
             ident = f"#{result.id}" if result.id is not None else "-"
             progress.console.print(f"{result.status:>9} {ident:>6} {result.name}  {result.url}{detail}",
                                    markup=False, highlight=False)
@@ -68,7 +71,8 @@ def import_command(
             results = asyncio.run(import_urls(services(), urls, options, on_candidates, on_result))
     failed = sum(r.status == "failed" for r in results)
     if not as_json:
-        counts = {s: sum(r.status == s for r in results) for s in ("imported", "updated", "unchanged", "failed")}
+        counts = {s: sum(r.status == s for r in results) for s in ("imported", "updated", "moved", "renamed", "unchanged",
+                                                                 "failed")}
         typer.echo(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to import", err=True)
     raise typer.Exit(1 if failed else 0)
 
@@ -143,7 +147,7 @@ def image_info(record) -> dict:
 
 @app.command("info")
 def info_command(
-    image_id: Annotated[int, typer.Argument(help="Image id (see `stratascope ls`).")],
+    image_id: Annotated[int, typer.Argument(metavar="ID", help="Image id (see `stratascope ls`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Levels, axes, channels, physical sizes and source objects of one image."""
@@ -184,13 +188,13 @@ def _parse_region(text: str) -> tuple[int, int, int, int]:
 
 @app.command("export")
 def export_command(
-    image_id: Annotated[int, typer.Argument(help="Image id.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file: .npy, .tif/.tiff or .png.")],
-    level: Annotated[int, typer.Option(help="Resolution level (0 = full resolution).")] = 0,
-    region: Annotated[str | None, typer.Option(help="X,Y,W,H in pixels of that level.")] = None,
-    z: Annotated[int, typer.Option(help="Z index (0-based).")] = 0,
-    t: Annotated[int, typer.Option(help="T index (0-based).")] = 0,
-    c: Annotated[int | None, typer.Option(help="Channel index (0-based); default all channels.")] = None,
+    image_id: Annotated[int, typer.Argument(metavar="ID", help="Image id.")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Output file: .npy, .tif/.tiff or .png.")],
+    level: Annotated[int, typer.Option(metavar="N", help="Resolution level (0 = full resolution).")] = 0,
+    region: Annotated[str | None, typer.Option(metavar="X,Y,W,H", help="X,Y,W,H in pixels of that level.")] = None,
+    z: Annotated[int, typer.Option(metavar="Z", help="Z index (0-based).")] = 0,
+    t: Annotated[int, typer.Option(metavar="T", help="T index (0-based).")] = 0,
+    c: Annotated[int | None, typer.Option(metavar="C", help="Channel index (0-based); default all channels.")] = None,
 ) -> None:
     """Raw pixels of a region (dtype preserved) to .npy, .tif or .png."""
     suffix = output.suffix.lower()

@@ -65,10 +65,14 @@ def _targets(target: str | None) -> list[tuple[str, dict[str, str | None]]]:
 
 
 def _archived(objects: dict[str, str | None]) -> list[str]:
-    """Objects that are (or may be: class unknown) in an archive class."""
+    """S3 objects that are (or may be: class unknown, one HEAD tells) in an archive class.
+
+    Only S3 has archive classes here (storage/archive.py): local files, http(s), GCS and Azure
+    objects are never "archived" and are not asked about."""
     from ..storage.archive import ARCHIVE_CLASSES
 
-    return [url for url, cls in objects.items() if cls is None or cls in ARCHIVE_CLASSES]
+    return [url for url, cls in objects.items()
+            if url.startswith("s3://") and (cls is None or cls in ARCHIVE_CLASSES)]
 
 
 def _run(func, urls: list[str]) -> dict[str, str]:
@@ -102,9 +106,9 @@ def _report(rows: list[dict], as_json: bool, title: str) -> None:
 
 
 def restore_command(
-    target: Annotated[str | None, typer.Argument(help="Image id, or an s3:// object or prefix URL.")] = None,
-    days: Annotated[int, typer.Option(help="Days the restored copy stays readable.", min=1, max=3650)] = 7,
-    tier: Annotated[str, typer.Option(help="Retrieval tier: Standard, Bulk or Expedited.")] = "Standard",
+    target: Annotated[str | None, typer.Argument(metavar="TARGET", help="Image id, or an s3:// object or prefix URL.")] = None,
+    days: Annotated[int, typer.Option(metavar="DAYS", help="Days the restored copy stays readable.", min=1, max=3650)] = 7,
+    tier: Annotated[str, typer.Option(metavar="TIER", help="Retrieval tier: Standard, Bulk or Expedited.")] = "Standard",
     status: Annotated[bool, typer.Option("--status", help="Show restore progress instead of requesting.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -123,7 +127,10 @@ def restore_command(
             states = _run(lambda url: archive.head_state(url).restore, archived)
         else:
             states = _run(lambda url: archive.request_restore(url, days, tier), archived)
-        rows.append({"target": label, "total": len(objects), "state": _summary(states), "objects": states})
+        summary = _summary(states)
+        # only objects in an archive class are listed (a HEAD may show a class unknown so far is STANDARD)
+        states = {url: state for url, state in states.items() if state != "not needed"}
+        rows.append({"target": label, "total": len(objects), "state": summary, "objects": states})
     _report(rows, as_json, "restore" if status else "request")
     if any(row["state"] == "failed" for row in rows):
         raise typer.Exit(1)

@@ -78,12 +78,14 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+GroupName = Annotated[str, typer.Argument(metavar="GROUP", help="Group name.")]
+UserName = Annotated[str, typer.Argument(metavar="USER", help="User name.")]
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @user_app.command("add")
-def user_add(name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ @ + -).")],
+def user_add(name: Annotated[str, typer.Argument(metavar="NAME", help="User name (letters, digits, . _ @ + -).")],
              admin: Annotated[bool, typer.Option("--admin", help="Administrator: sees everything.")] = False,
              password_stdin: PasswordStdin = False,
              no_password: Annotated[bool, typer.Option("--no-password", help="Token-only account (no login).")] = False,
@@ -95,7 +97,7 @@ def user_add(name: Annotated[str, typer.Argument(help="User name (letters, digit
 
 
 @user_app.command("passwd")
-def user_passwd(name: str, password_stdin: PasswordStdin = False) -> None:
+def user_passwd(name: UserName, password_stdin: PasswordStdin = False) -> None:
     """Set a user's password (every session of that user ends)."""
     _guard(_store().set_password, name, _read_password(password_stdin))
     typer.echo(f"password of {name} changed")
@@ -103,6 +105,7 @@ def user_passwd(name: str, password_stdin: PasswordStdin = False) -> None:
 
 @user_app.command("list")
 def user_list(as_json: AsJson = False) -> None:
+    """List users: role, groups and number of API tokens."""
     users = _guard(_store().list_users)
     for user in users:
         if as_json:
@@ -113,7 +116,7 @@ def user_list(as_json: AsJson = False) -> None:
 
 
 @group_app.command("add")
-def group_add(name: str) -> None:
+def group_add(name: Annotated[str, typer.Argument(metavar="NAME", help="Group name.")]) -> None:
     """Add a group."""
     group_id = _guard(_store().add_group, name)
     typer.echo(f"group {name} added (id {group_id})")
@@ -121,32 +124,35 @@ def group_add(name: str) -> None:
 
 @group_app.command("list")
 def group_list(as_json: AsJson = False) -> None:
+    """List groups and their members."""
     for group in _guard(_store().list_groups):
         typer.echo(json.dumps(group) if as_json else
                    f"{group['id']:>4}  {group['name']:<24} members: {', '.join(group['members']) or '-'}")
 
 
 @member_app.command("add")
-def member_add(group: str, user: str) -> None:
+def member_add(group: GroupName, user: UserName) -> None:
     """Make USER a member of GROUP."""
     added = _guard(_store().add_member, group, user)
     typer.echo(f"{user} {'added to' if added else 'already is a member of'} {group}")
 
 
 @member_app.command("remove")
-def member_remove(group: str, user: str) -> None:
+def member_remove(group: GroupName, user: UserName) -> None:
+    """Remove USER from GROUP."""
     removed = _guard(_store().remove_member, group, user)
     typer.echo(f"{user} {'removed from' if removed else 'was not a member of'} {group}")
 
 
 @token_app.command("create")
-def token_create(user: str, label: Annotated[str | None, typer.Option(help="What the token is for.")] = None) -> None:
+def token_create(user: UserName,
+                 label: Annotated[str | None, typer.Option(metavar="TEXT", help="What the token is for.")] = None) -> None:
     """Create an API token for USER and print it (only now: it is stored hashed)."""
     typer.echo(_guard(_store().create_token, user, label=label))
 
 
 @token_app.command("revoke")
-def token_revoke(user: str) -> None:
+def token_revoke(user: UserName) -> None:
     """Revoke every API token of USER."""
     count = _guard(_store().revoke_tokens, user)
     typer.echo(f"{count} token(s) of {user} revoked")
@@ -157,8 +163,8 @@ def _group_id(group: str | None) -> int | None:
 
 
 @project_app.command("create")
-def project_create(name: str,
-                   group: Annotated[str | None, typer.Option(help="Owning group.")] = None,
+def project_create(name: Annotated[str, typer.Argument(metavar="NAME", help="Project name.")],
+                   group: Annotated[str | None, typer.Option(metavar="GROUP", help="Owning group.")] = None,
                    private: Annotated[bool, typer.Option("--private/--public", help="Visibility.")] = False) -> None:
     """Create an empty project (import into it with --project NAME)."""
     group_id = _group_id(group)
@@ -168,8 +174,8 @@ def project_create(name: str,
                + (f", group {group}" if group else ""))
 
 
-def publish_command(kind: Annotated[Kind, typer.Argument(help="project, dataset or screen")],
-                    ident: Annotated[str, typer.Argument(metavar="ID_OR_NAME")],
+def publish_command(kind: Annotated[Kind, typer.Argument(metavar="KIND", help="project, dataset or screen")],
+                    ident: Annotated[str, typer.Argument(metavar="ID_OR_NAME", help="Its id or name.")],
                     public: Annotated[bool | None, typer.Option("--public/--private", help="Visibility.")] = None,
                     inherit: Annotated[bool, typer.Option("--inherit", help="Dataset: as its project.")] = False
                     ) -> None:
@@ -181,9 +187,9 @@ def publish_command(kind: Annotated[Kind, typer.Argument(help="project, dataset 
     typer.echo(f"{kind.value} {object_id}: {state}")
 
 
-def chown_command(kind: Annotated[Kind, typer.Argument(help="project, dataset or screen")],
-                  ident: Annotated[str, typer.Argument(metavar="ID_OR_NAME")],
-                  group: Annotated[str | None, typer.Option(help="The new owning group.")] = None,
+def chown_command(kind: Annotated[Kind, typer.Argument(metavar="KIND", help="project, dataset or screen")],
+                  ident: Annotated[str, typer.Argument(metavar="ID_OR_NAME", help="Its id or name.")],
+                  group: Annotated[str | None, typer.Option(metavar="GROUP", help="The new owning group.")] = None,
                   no_group: Annotated[bool, typer.Option("--no-group", help="No owner (dataset: as its project).")] = False,
                   ) -> None:
     """Give a project, dataset or screen to a group (whose members then see it even when private)."""

@@ -16,7 +16,8 @@ STYLE = {"ok": "green", "missing": "red", "changed": "yellow", "unregistered": "
 
 
 def verify_command(
-    ids: Annotated[list[int] | None, typer.Argument(help="Image ids (see `stratascope ls`).", show_default=False)] = None,
+    ids: Annotated[list[int] | None, typer.Argument(
+        metavar="ID", help="Image ids (see `stratascope ls`).", show_default=False)] = None,
     all_images: Annotated[bool, typer.Option("--all", help="Verify every image in the catalogue.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document with every image and object.")] = False,
     find_unregistered: Annotated[bool, typer.Option(

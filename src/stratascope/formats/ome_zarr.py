@@ -82,7 +82,10 @@ async def _read_ome_zarr(url: str, reader, objects: frozenset[str] | None = None
     images = []
     for index, (location, series_ome, series_source) in enumerate(groups):
         sources = [source, *listing, series_source]
-        images.append(await read_image(location, series_ome, zarr_format, sources, reader, index, objects=objects))
+        # bioformats2raw series folders are "0", "1", ...: name placeholders after the root folder
+        fallback = root.name if len(groups) == 1 else f"{root.name} [{location.name}]"
+        images.append(await read_image(location, series_ome, zarr_format, sources, reader, index, fallback,
+                                       objects=objects))
     return images
 
 

@@ -53,6 +53,7 @@ from .model import (
     UnsupportedFormat,
     check_sizes,
 )
+from .naming import image_name
 from .ome_tiff_plate import has_plate, tiff_plate
 from .ome_xml import RGB_COLORS, RGB_NAMES, OmeImage, expand_channels, parse_ome_xml
 from .ranged_file import RangedFile
@@ -436,9 +437,9 @@ def _image_specs(parsed: list[dict], ome_images: list[OmeImage], source: SourceO
         if ome is not None:
             samples = series["levels"][0]["layout"]["samples"]
             channels = expand_channels(ome.channels, C // samples, samples) or channels
-        default_name = name if len(parsed) == 1 else f"{name} [{series['index']}]"
         specs.append(ImageSpec(
-            name=(ome.name if ome else series["name"]) or default_name,
+            name=image_name([ome.name if ome else None, series["name"]], name, series=series["index"],
+                            several=len(parsed) > 1),
             format="ome-tiff" if series["kind"] == "ome" else "tiff",
             url=source.url,
             axes=series["axes"],

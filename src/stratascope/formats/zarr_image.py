@@ -24,6 +24,7 @@ from .model import (
     UnsupportedFormat,
     check_sizes,
 )
+from .naming import image_name
 from .zarr_codecs import ZarrArray, parse_zarr_v2, parse_zarr_v3
 
 MAX_LEVELS = 64  # each level halves (or more): 64 covers any image that can exist
@@ -233,7 +234,9 @@ def absent_objects(location: Location, layout: dict, objects: frozenset[str] | N
 
 
 async def read_image(location: Location, ome: dict, zarr_format: int, sources: list[SourceObject],
-                      reader, series: int, objects: frozenset[str] | None = None) -> ImageSpec:
+                      reader, series: int, fallback: str | None = None,
+                      objects: frozenset[str] | None = None) -> ImageSpec:
+    """`fallback`: the name when the metadata's is a placeholder (default: the group's folder name)."""
     what = location.url
     multiscales = ome.get("multiscales")
     if not isinstance(multiscales, list) or not multiscales or not isinstance(multiscales[0], dict):
@@ -270,8 +273,8 @@ async def read_image(location: Location, ome: dict, zarr_format: int, sources: l
         if level.shape[:2] != base[:2] or any(s > b for s, b in zip(level.shape[2:], base[2:])):
             raise FormatError(f"{what}: level shape {level.shape} is inconsistent with level 0 {base}")
     omero = ome.get("omero")
-    name = next((n for n in ((omero or {}).get("name") if isinstance(omero, dict) else None,
-                             multiscale.get("name")) if isinstance(n, str) and n), location.name)
+    name = image_name(((omero or {}).get("name") if isinstance(omero, dict) else None, multiscale.get("name")),
+                      fallback or location.name)
     return ImageSpec(
         name=name, format=f"ome-zarr-{'0.5' if zarr_format == 3 else '0.4'}", url=location.url, axes=axes,
         levels=levels, channels=_channels(omero, base[1]), sources=sources,

@@ -32,14 +32,16 @@ class ImportResult:
     id: int | None
     name: str
     url: str
-    status: str  # imported | unchanged | updated | failed
+    status: str  # imported | updated | moved | renamed | unchanged | failed
     error: str | None = None
     plate_id: int | None = None  # set for the fields of an HCS plate
+    detail: str | None = None  # what a re-import changed: "moved from P / D to P2 / D2", "renamed from ..."
 
     def as_dict(self) -> dict:
         out = asdict(self)
-        if out["plate_id"] is None:  # the JSON lines of plain images keep their five keys
-            del out["plate_id"]
+        for key in ("plate_id", "detail"):  # the JSON lines of plain images keep their five keys
+            if out[key] is None:
+                del out[key]
         return out
 
 
@@ -106,7 +108,10 @@ async def with_storage_classes(services: Services, spec: ImageSpec) -> ImageSpec
     return replace(spec, sources=sources)
 
 
-def _unchanged_from_listing(db: catalogue.Catalogue, candidate: Candidate) -> list[ImportResult] | None:
+def _unchanged_from_listing(db: catalogue.Catalogue, candidate: Candidate, options: ImportOptions,
+                            single: bool) -> list[ImportResult] | None:
+    """Results without reading the images when the listing shows their sources unchanged; the
+    --project/--dataset/--name of this import still apply (reported as moved / renamed)."""
     if not candidate.listed:
         return None
     recorded = catalogue.recorded_sources(db, candidate.url)
@@ -117,10 +122,16 @@ def _unchanged_from_listing(db: catalogue.Catalogue, candidate: Candidate) -> li
             seen = candidate.listed.get(src.url)
             if seen is None or seen.size != src.size or (src.etag and seen.etag != src.etag):
                 return None
+    image_ids = catalogue.image_ids_for_url(db, candidate.url)
+    rename = options.name if (options.name and single and len(image_ids) == 1) else None
     results = []
-    for image_id in catalogue.image_ids_for_url(db, candidate.url):
+    for image_id in image_ids:
+        status, detail = "unchanged", None
+        if options.project or options.dataset or rename:
+            status, detail = catalogue.refile_image(db, image_id, project=options.project, dataset=options.dataset,
+                                                    name=rename)
         record = catalogue.get_image(db, image_id, full=False)
-        results.append(ImportResult(image_id, record.name, candidate.url, "unchanged"))
+        results.append(ImportResult(image_id, record.name, candidate.url, status, detail=detail))
     return results
 
 
@@ -138,7 +149,7 @@ def _error_text(exc: BaseException, timeout_s: int | None = None) -> str:
 
 async def import_candidate(services: Services, candidate: Candidate, options: ImportOptions,
                            single: bool) -> list[ImportResult]:
-    shortcut = _unchanged_from_listing(services.catalogue, candidate)
+    shortcut = _unchanged_from_listing(services.catalogue, candidate, options, single)
     if shortcut is not None:
         return shortcut
     name = candidate.url.rstrip("/").rsplit("/", 1)[-1]
@@ -158,17 +169,19 @@ async def import_candidate(services: Services, candidate: Candidate, options: Im
     for spec in specs:
         label = options.name if (options.name and single and len(specs) == 1) else spec.name
         try:
-            image_id, status = await asyncio.to_thread(
-                catalogue.register_image, services.catalogue, spec, project=options.project, dataset=options.dataset, name=label
+            explicit = label if (options.name and single and len(specs) == 1) else None
+            image_id, status, detail, label = await asyncio.to_thread(
+                catalogue.register_image_reporting, services.catalogue, spec, project=options.project,
+                dataset=options.dataset, name=explicit,
             )
             warning = None
-            if options.after_register and status != "unchanged":
+            if options.after_register and status in ("imported", "updated"):
                 try:
                     await asyncio.wait_for(options.after_register(services, image_id),
                                            max(deadline - loop.time(), 0.001))
                 except Exception as exc:  # registered; only derived data is missing
                     warning = f"registered, but thumbnails or overviews could not be made: {_why(services, exc)}"
-            results.append(ImportResult(image_id, label, candidate.url, status, warning))
+            results.append(ImportResult(image_id, label, candidate.url, status, warning, detail=detail))
         except Exception as exc:
             results.append(ImportResult(None, label, candidate.url, "failed", _why(services, exc)))
     return results

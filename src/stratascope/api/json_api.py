@@ -258,10 +258,11 @@ def get_dataset(request: Request, dataset_id: str, childCount: ChildCount = None
 # -- images ---------------------------------------------------------------------------
 
 def _images(request: Request, opts: ListOptions, dataset_id: int | None, project_id: int | None) -> dict:
-    if opts.orphaned:
-        raise BadParameter("orphaned=true is not supported for images yet")
+    # orphaned=true (omero-web ImagesView -> ImageWrapper): images in no dataset and no well; like
+    # omero-web it is ANDed with a dataset filter (so ?dataset=1&orphaned=true is empty)
     records, total = catalogue.list_images(db_of(request), dataset_id=dataset_id, project_id=project_id, offset=opts.offset,
-                                           limit=opts.limit, order="name", viewer=viewer_of(request))
+                                           limit=opts.limit, order="name", viewer=viewer_of(request),
+                                           orphaned=opts.orphaned)
     return _page(opts, [_image_json(request, i, in_list=True) for i in records], total)
 
 

@@ -14,7 +14,16 @@ from ..formats.model import ChannelSpec, ImageSpec, LevelSpec, SourceObject
 from .db import Catalogue
 from .errors import NotFound
 from .models import Channel, Dataset, Image, Level, Project, Screen, SourceObjectRow, utcnow
-from .queries import dataset_access, image_visible, ordering, plate_image_access, project_visible, restricted, visible_dataset_ids
+from .queries import (
+    dataset_access,
+    image_visible,
+    ordering,
+    orphaned_image,
+    plate_image_access,
+    project_visible,
+    restricted,
+    visible_dataset_ids,
+)
 from .records import DatasetRecord, ImageRecord, ProjectRecord
 
 if TYPE_CHECKING:
@@ -235,8 +244,10 @@ def get_image(db: Catalogue, image_id: int, *, full: bool = True, viewer: Princi
 
 def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
                 ids: list[int] | None = None, offset: int = 0, limit: int | None = None,
-                order: str = "id", viewer: Principal | None = None) -> tuple[list[ImageRecord], int]:
-    """Images (without level manifests) in id (or name) order, and the total count for paging."""
+                order: str = "id", viewer: Principal | None = None,
+                orphaned: bool = False) -> tuple[list[ImageRecord], int]:
+    """Images (without level manifests) in id (or name) order, and the total count for paging.
+    `orphaned`: only images in no dataset and no plate (combined with the other filters)."""
     query = _image_query(False)
     count = select(func.count(Image.id))
     filters = []
@@ -248,6 +259,8 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
         filters.append(Image.name.ilike(f"%{name}%"))
     if ids is not None:
         filters.append(Image.id.in_(ids))
+    if orphaned:
+        filters.append(orphaned_image())
     if restricted(viewer):
         filters.append(image_visible(viewer))
     for f in filters:

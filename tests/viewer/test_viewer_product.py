@@ -1,0 +1,60 @@
+"""The product around the viewer, in Debian's Chromium (Playwright): orphaned images in the
+browser, the login form's error, the offline API docs, the metadata panel and the home page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from test_viewer_browser import ARTIFACTS, PageLog, in_browser
+
+
+def small_tiff(path: Path, name: str, *, channels=("DAPI", "GFP"), colors=(-16776961, 16711935), z: int = 1,
+               seed: int = 0) -> str:
+    """A small (1, c, z, 48, 64) uint8 OME-TIFF with named, coloured channels."""
+    data = np.random.default_rng(seed).integers(0, 255, (1, len(channels), z, 48, 64), dtype=np.uint8)
+    tifffile.imwrite(path, data, ome=True, photometric="minisblack",
+                     metadata={"axes": "TCZYX", "Name": name,
+                               "Channel": {"Name": list(channels), "Color": list(colors)}})
+    return str(path)
+
+
+@pytest.fixture
+def catalogue(tmp_path, import_urls_sync):
+    """One image in "Lab project" / "Lab dataset" (z=3), two imported without a project."""
+    ids = {}
+    plan = [("in-project", {"project": "Lab project", "dataset": "Lab dataset"}, 3),
+            ("loose-one", {}, 1), ("loose-two", {}, 1)]
+    for seed, (name, where, z) in enumerate(plan):
+        (result,) = import_urls_sync([small_tiff(tmp_path / f"{name}.ome.tif", name, z=z, seed=seed)], **where)
+        assert result.status == "imported", result
+        ids[name] = result.id
+    return ids
+
+
+@in_browser
+def test_orphaned_images_are_browsable(live_server, catalogue, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log = PageLog(page)
+    page.goto(f"{live_server}/")
+    orphans = page.locator("#projects button", has_text="Orphaned images")
+    orphans.wait_for()
+    assert orphans.locator(".count").inner_text() == "2"
+    orphans.click()
+    cards = page.locator("#images .card")
+    cards.first.wait_for()
+    assert sorted(cards.locator("figcaption").all_inner_texts()) == ["loose-one", "loose-two"]
+    assert page.locator("#images-title").text_content() == "Orphaned images"
+    page.wait_for_function("() => [...document.querySelectorAll('#images img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.locator(f'#images .card[data-image-id="{catalogue["loose-one"]}"] button.thumb').click()
+    page.locator("#meta h3", has_text="loose-one").wait_for()
+    assert "project=-1" in page.url
+    page.reload()  # the permalink comes back to the orphans
+    page.locator("#images .card").first.wait_for()
+    assert page.locator("#images .card").count() == 2
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "orphans.png"))
+    assert not log.errors, log.errors

@@ -441,3 +441,27 @@ def test_encoders_match_omero_marshal_fixtures():
         "@type": "TBD#TimeI", "Unit": "MILLISECOND", "Symbol": "ms", "Value": 1.0}
     assert unit_value("LengthI", 2.0, "furlong") is None  # no OMERO unit: left out, not guessed
     assert unit_value("LengthI", None, "nm") is None
+
+
+def test_openapi_operation_ids_are_unique(client):
+    # FastAPI warns "Duplicate Operation ID" when two operations share one (a route with several
+    # methods); generated clients then overwrite one method with the other
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a duplicate is a UserWarning: fail on it
+        spec = client.get("/openapi.json").json()
+    ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()
+           if isinstance(op, dict) and "operationId" in op]
+    assert len(ids) > 30 and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+def test_docs_pages_load_their_assets_from_this_server(client):
+    for page, assets in {"/docs": ("/static/vendor/swagger-ui/swagger-ui-bundle.js", "/static/vendor/swagger-ui/swagger-ui.css"),
+                         "/redoc": ("/static/vendor/redoc/redoc.standalone.js",)}.items():
+        html = client.get(page).text
+        assert "cdn.jsdelivr.net" not in html and "fonts.googleapis.com" not in html, page
+        for asset in assets:
+            assert asset in html, (page, asset)
+            response = client.get(asset)
+            assert response.status_code == 200 and len(response.content) > 100_000, asset

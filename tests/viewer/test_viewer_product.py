@@ -58,3 +58,40 @@ def test_orphaned_images_are_browsable(live_server, catalogue, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "orphans.png"))
     assert not log.errors, log.errors
+
+
+# -- /docs and /redoc offline ------------------------------------------------------------------
+
+def _offline_page(browser, live_server):
+    """A page whose requests to anything but the live server are aborted (and recorded)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    outside: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(live_server + "/") or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page, outside
+
+
+@in_browser
+def test_api_docs_render_offline(live_server, browser):
+    page, outside = _offline_page(browser, live_server)
+    log = PageLog(page)
+    page.goto(f"{live_server}/docs")
+    operations = page.locator(".opblock")
+    operations.first.wait_for(timeout=20_000)
+    assert operations.count() > 30  # webgateway, JSON API, IIIF, Zarr, viewer API, auth
+    assert page.locator(".opblock-summary-path", has_text="/webgateway/imgData/{image_id}/").count() >= 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs.png"))
+    page.goto(f"{live_server}/redoc")
+    page.locator("h1", has_text="stratascope").wait_for(timeout=20_000)
+    page.locator("[role=menuitem]", has_text="List images").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "redoc.png"))
+    assert outside == [], outside
+    assert not log.errors, log.errors

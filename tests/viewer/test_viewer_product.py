@@ -95,3 +95,31 @@ def test_api_docs_render_offline(live_server, browser):
     page.screenshot(path=str(ARTIFACTS / "redoc.png"))
     assert outside == [], outside
     assert not log.errors, log.errors
+
+
+# -- the login form ----------------------------------------------------------------------------
+
+@in_browser
+def test_login_form_shows_a_wrong_password_in_the_page(live_server, services, browser):
+    from stratascope.catalogue import accounts
+
+    accounts.add_user(services.catalogue, "alice", password="alice-password")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log = PageLog(page)
+    page.goto(f"{live_server}/")
+    page.fill("#login input[name=username]", "alice")
+    page.fill("#login input[name=password]", "wrong")
+    page.click("#login button[type=submit]")
+    error = page.locator("#login-error")
+    error.wait_for()
+    assert error.inner_text() == "wrong user name or password"
+    assert page.url == f"{live_server}/"  # still the page, not a JSON document
+    assert page.locator("#projects").count() == 1 and page.locator("#login input[name=password]").input_value() == ""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "login-error.png"))
+    page.fill("#login input[name=password]", "alice-password")
+    page.click("#login button[type=submit]")
+    page.locator(".session-user", has_text="alice").wait_for()
+    assert page.locator("#login").count() == 0
+    expected = ("/auth/login", "status of 401")  # the refused login itself (the response, Chromium's console line)
+    assert [e for e in log.errors if not any(x in e for x in expected)] == []

@@ -123,3 +123,29 @@ def test_login_form_shows_a_wrong_password_in_the_page(live_server, services, br
     assert page.locator("#login").count() == 0
     expected = ("/auth/login", "status of 401")  # the refused login itself (the response, Chromium's console line)
     assert [e for e in log.errors if not any(x in e for x in expected)] == []
+
+
+# -- the viewer page ---------------------------------------------------------------------------
+
+def _swatches(page) -> list[str]:
+    return page.eval_on_selector_all("#meta .meta-channels .swatch", "s => s.map(e => getComputedStyle(e).backgroundColor)")
+
+
+@in_browser
+def test_viewer_channels_named_and_coloured_projection_only_for_stacks_links_once(live_server, catalogue, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log = PageLog(page)
+    page.goto(f"{live_server}/view/{catalogue['loose-one']}")  # one plane
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator(".channel .channel-label").all_inner_texts() == ["DAPI", "GFP"]
+    assert page.locator("#meta .meta-channels li").all_inner_texts() == ["DAPI", "GFP"]
+    assert _swatches(page) == ["rgb(255, 0, 0)", "rgb(0, 255, 0)"]  # OME Color -16776961, 16711935
+    assert not page.locator("#projection").is_visible()
+    for link in ("iiif", "imgdata", "json"):  # each link once: in Share, not again in the panel
+        assert page.locator(f'[data-link="{link}"]').count() == 1, link
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viewer-channels.png"))
+    page.goto(f"{live_server}/view/{catalogue['in-project']}")  # three planes
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#projection").is_visible()
+    assert not log.errors, log.errors

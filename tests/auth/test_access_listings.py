@@ -35,6 +35,16 @@ def test_json_api_listings_exclude_hidden_objects(client, world, credentials):
             ["Closed"] if sees else [])
 
 
+def test_orphaned_images_are_those_in_no_dataset_and_no_plate_for_everyone(client, world, credentials):
+    # omero-web ImagesView ?orphaned=true (omero-py ImageWrapper): no DatasetImageLink, no WellSample.
+    # Loose images are public (docs/access.md); plate images, visible or not, are never orphans.
+    for who, headers in credentials.items():
+        assert names(client, "/api/v0/m/images/?orphaned=true", headers) == [world.orphan_image], who
+        # ANDed with a parent filter, as in omero-web: an image in a dataset is no orphan
+        assert names(client, f"/api/v0/m/images/?orphaned=true&dataset={world.public_dataset}", headers) == [], who
+        assert names(client, f"/api/v0/m/datasets/{world.public_dataset}/images/?orphaned=true", headers) == [], who
+
+
 def test_images_outside_any_dataset_are_public(client, world):
     assert client.get(f"/webgateway/imgData/{world.orphan_image}/").status_code == 200
 

@@ -11,7 +11,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from .. import __version__
 from ..services import Services, build_services
-from . import errors, metrics, webgateway
+from . import docs, errors, metrics, webgateway
 from .auth import AuthMiddleware
 from .auth import router as auth_router
 from .body_limit import BodyLimitMiddleware
@@ -34,6 +34,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served by api/docs.py from vendored files: no CDN, works offline
         title="stratascope",
         version=__version__,
         description="Microscopy images served straight from object storage: OMERO.web webgateway and "
@@ -61,7 +62,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
 
 def _routers():
-    routers = [webgateway.router, metrics.router, auth_router]
+    routers = [webgateway.router, metrics.router, auth_router, docs.router]
     for name in ("json_api", "json_plates", "plates", "iiif", "zarr_http", "viewer"):
         module = _optional(name)
         if module is not None:

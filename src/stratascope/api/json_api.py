@@ -151,9 +151,8 @@ def _image_json(request: Request, image, *, in_list: bool) -> dict:
     out = encode_image(image, channels=not in_list)
     if in_list:
         out["url:image"] = _url(request, f"m/images/{image.id}/")
+    # omero-web ImageView also links url:rois; there are no ROIs here, so no link that would 404
     out["url:datasets"] = _url(request, f"m/images/{image.id}/datasets/")
-    if not in_list:
-        out["url:rois"] = _url(request, f"m/images/{image.id}/rois/")
     return out
 
 
@@ -165,14 +164,25 @@ def api_versions(request: Request):
                      for v in API_VERSIONS]}
 
 
+#: omero-web api_base's keys, in its order; only those whose route the app serves are listed
+_BASE_LINKS = {"experimenters": "m/experimenters/", "experimentergroups": "m/experimentergroups/",
+               "projects": "m/projects/", "datasets": "m/datasets/", "images": "m/images/",
+               "screens": "m/screens/", "plates": "m/plates/", "rois": "m/rois/", "token": "token/",
+               "servers": "servers/", "login": "login/", "save": "m/save/"}
+
+
+def _served_paths(request: Request) -> set[str]:
+    """The paths the app answers, from its OpenAPI document (built once, then cached by FastAPI)."""
+    return set(request.app.openapi().get("paths", {}))
+
+
 @router.get("/v0/", summary="Starting URLs (omero-web api_base)")
 def api_base(request: Request):
-    # Exactly omero-web's list, including URLs stratascope does not answer yet (see docs/api.md).
-    names = {"experimenters": "m/experimenters/", "experimentergroups": "m/experimentergroups/",
-             "projects": "m/projects/", "datasets": "m/datasets/", "images": "m/images/",
-             "screens": "m/screens/", "plates": "m/plates/", "rois": "m/rois/", "token": "token/",
-             "servers": "servers/", "login": "login/", "save": "m/save/"}
-    links = {f"url:{key}": _url(request, path) for key, path in names.items()}
+    # omero-web's list, less the URLs this app does not answer (experimenters, groups, rois,
+    # token, servers, login, save today): an advertised link never leads to a 404
+    served = _served_paths(request)
+    links = {f"url:{key}": _url(request, path) for key, path in _BASE_LINKS.items()
+             if f"/api/v0/{path}" in served}
     links["url:schema"] = OME_SCHEMA_URL
     return links
 
@@ -250,10 +260,11 @@ def get_dataset(request: Request, dataset_id: str, childCount: ChildCount = None
 # -- images ---------------------------------------------------------------------------
 
 def _images(request: Request, opts: ListOptions, dataset_id: int | None, project_id: int | None) -> dict:
-    if opts.orphaned:
-        raise BadParameter("orphaned=true is not supported for images yet")
+    # orphaned=true (omero-web ImagesView -> ImageWrapper): images in no dataset and no well; like
+    # omero-web it is ANDed with a dataset filter (so ?dataset=1&orphaned=true is empty)
     records, total = catalogue.list_images(db_of(request), dataset_id=dataset_id, project_id=project_id, offset=opts.offset,
-                                           limit=opts.limit, order="name", viewer=viewer_of(request))
+                                           limit=opts.limit, order="name", viewer=viewer_of(request),
+                                           orphaned=opts.orphaned)
     return _page(opts, [_image_json(request, i, in_list=True) for i in records], total)
 
 

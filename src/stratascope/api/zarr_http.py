@@ -198,7 +198,10 @@ async def _chunk(request: Request, image: ImageRecord, served: ServedLevel, part
     return Response(data, media_type="application/octet-stream", headers=cache_headers(etag))
 
 
-@router.api_route("/v3/{ref}/{key:path}", methods=["GET", "HEAD"], summary="OME-Zarr v0.5 (Zarr v3) view")
+# GET and HEAD as two routes (HEAD out of the schema, it is implied by GET): one route with two
+# methods would give both OpenAPI operations the same operationId
+@router.head("/v3/{ref}/{key:path}", include_in_schema=False)
+@router.get("/v3/{ref}/{key:path}", summary="OME-Zarr v0.5 (Zarr v3) view")
 async def zarr_v3(request: Request, ref: str, key: str) -> Response:
     image = await load_image(services_of(request), _image_id(ref), viewer_of(request))
     parts = _parts(key)
@@ -213,7 +216,8 @@ async def zarr_v3(request: Request, ref: str, key: str) -> Response:
     return await _chunk(request, image, served, parts[2:], key)
 
 
-@router.api_route("/{ref}/{key:path}", methods=["GET", "HEAD"], summary="OME-Zarr v0.4 (Zarr v2) view")
+@router.head("/{ref}/{key:path}", include_in_schema=False)
+@router.get("/{ref}/{key:path}", summary="OME-Zarr v0.4 (Zarr v2) view")
 async def zarr_v2(request: Request, ref: str, key: str) -> Response:
     image = await load_image(services_of(request), _image_id(ref), viewer_of(request))
     parts = _parts(key)

@@ -45,6 +45,12 @@ def visible_dataset_ids(viewer: Principal):
     return select(Dataset.id).join(Project, Project.id == Dataset.project_id).where(clause)
 
 
+def orphaned_image():
+    """Images in no dataset and no plate well: omero-py's ImageWrapper query for `orphaned`
+    (no DatasetImageLink, no WellSample), what OMERO.web lists as "Orphaned Images"."""
+    return Image.dataset_id.is_(None) & Image.id.not_in(select(WellSample.image_id))
+
+
 def image_visible(viewer: Principal):
     # images of plates follow their screen (docs/plates.md)
     loose = Image.dataset_id.is_(None) & Image.id.not_in(hidden_plate_image_ids(viewer))

@@ -18,6 +18,7 @@ from .queries import (
     dataset_access,
     image_visible,
     ordering,
+    orphaned_image,
     project_visible,
     restricted,
     visible_dataset_ids,
@@ -315,8 +316,10 @@ def get_image(db: Catalogue, image_id: int, *, full: bool = True, viewer: Princi
 
 def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int | None = None, name: str | None = None,
                 ids: list[int] | None = None, offset: int = 0, limit: int | None = None,
-                order: str = "id", viewer: Principal | None = None) -> tuple[list[ImageRecord], int]:
-    """Images (without level manifests) in id (or name) order, and the total count for paging."""
+                order: str = "id", viewer: Principal | None = None,
+                orphaned: bool = False) -> tuple[list[ImageRecord], int]:
+    """Images (without level manifests) in id (or name) order, and the total count for paging.
+    `orphaned`: only images in no dataset and no plate (combined with the other filters)."""
     query = _image_query(False)
     count = select(func.count(Image.id))
     filters = []
@@ -331,6 +334,8 @@ def list_images(db: Catalogue, *, project_id: int | None = None, dataset_id: int
         filters.append(Image.name.ilike(f"%{name}%"))
     if ids is not None:
         filters.append(Image.id.in_(ids))
+    if orphaned:
+        filters.append(orphaned_image())
     if restricted(viewer):
         filters.append(image_visible(viewer))
     for f in filters:

@@ -16,6 +16,8 @@ export const api = {
   projects: () => getJSON(`/api/v0/m/projects/?childCount=true&limit=${LIMIT}`),
   datasets: (projectId) => getJSON(`/api/v0/m/projects/${projectId}/datasets/?childCount=true&limit=${LIMIT}`),
   images: (datasetId) => getJSON(`/api/v0/m/datasets/${datasetId}/images/?limit=${LIMIT}`),
+  // images in no dataset and no plate (omero-web ImagesView ?orphaned=true)
+  orphans: (limit = LIMIT) => getJSON(`/api/v0/m/images/?orphaned=true&limit=${limit}`),
   search: (name) => getJSON(`/viewer-api/images/?name=${encodeURIComponent(name)}&limit=200`),
   details: (imageId) => getJSON(`/viewer-api/images/${imageId}/`),
   imgData: (imageId) => getJSON(`/webgateway/imgData/${imageId}/`),

@@ -44,12 +44,19 @@ function listItem(label, count, selected, onclick, kind, id) {
 }
 
 let shown = {};
+// the pseudo-project of images imported without --project (OMERO.web's "Orphaned Images")
+const ORPHANS = -1;
 
 async function showProjects(state) {
   try {
-    const { data } = await api.projects();
-    clear(el.projects, data.length ? data.map((p) => listItem(p.Name, p['omero:childCount'], p['@id'] === state.project,
-      () => writeHash({ project: p['@id'] }), 'project', p['@id']))
+    const [{ data }, orphans] = await Promise.all([api.projects(), api.orphans(1)]);
+    const items = data.map((p) => listItem(p.Name, p['omero:childCount'], p['@id'] === state.project,
+      () => writeHash({ project: p['@id'] }), 'project', p['@id']));
+    if (orphans.meta.totalCount) {
+      items.push(listItem('Orphaned images', orphans.meta.totalCount, state.project === ORPHANS,
+        () => writeHash({ project: ORPHANS }), 'project', ORPHANS));
+    }
+    clear(el.projects, items.length ? items
       : h('li', { class: 'hint' }, 'No projects yet: import some images (stratascope import URL)'));
   } catch (err) { clear(el.projects, errorItem(err)); }
   try {
@@ -64,6 +71,7 @@ async function showDatasets(state) {
     return;
   }
   if (!state.project) { clear(el.datasets, h('li', { class: 'hint' }, 'Choose a project')); return; }
+  if (state.project === ORPHANS) { clear(el.datasets, h('li', { class: 'hint' }, 'Images in no dataset')); return; }
   try {
     const { data } = await api.datasets(state.project);
     clear(el.datasets, data.length ? data.map((d) => listItem(d.Name, d['omero:childCount'], d['@id'] === state.dataset,
@@ -91,6 +99,9 @@ async function showImages(state) {
     if (state.q) {
       el.imagesTitle.textContent = `Images named like “${state.q}”`;
       images = (await api.search(state.q)).data;
+    } else if (state.project === ORPHANS) {
+      el.imagesTitle.textContent = 'Orphaned images';
+      images = (await api.orphans()).data.map((i) => ({ id: i['@id'], name: i.Name }));
     } else if (state.dataset) {
       el.imagesTitle.textContent = 'Images';
       images = (await api.images(state.dataset)).data.map((i) => ({ id: i['@id'], name: i.Name }));
@@ -121,7 +132,7 @@ async function show(state) {
     tasks.push(showDatasets(state));
   }
   if (prev.dataset !== state.dataset || prev.plate !== state.plate || prev.field !== state.field || prev.q !== state.q
-      || !prev.loaded) {
+      || (prev.project === ORPHANS) !== (state.project === ORPHANS) || !prev.loaded) {
     tasks.push(showImages(state));
   } else if (prev.image !== state.image) { // same grid: move the selection only
     for (const card of el.images.querySelectorAll('.card, .well[data-image-id]')) {

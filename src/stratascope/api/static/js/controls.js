@@ -46,7 +46,8 @@ function channelRow(img, settings, index, onChange) {
       h('label', { class: 'channel-toggle' },
         h('input', { type: 'checkbox', checked: ch.active, class: 'active', 'aria-label': `${info.label} on/off`,
           onchange: (e) => { ch.active = e.target.checked; row.classList.toggle('off', !ch.active); onChange('active'); } }),
-        h('span', { class: 'channel-label', title: info.label }, `${index + 1}. ${info.label}`)),
+        h('span', { class: 'channel-label', title: info.label }, info.label),
+        index < 9 ? h('kbd', { class: 'channel-key', title: `key ${index + 1} turns it on/off` }, String(index + 1)) : null),
       colour),
     h('div', { class: 'window' }, h('span', { class: 'dim' }, 'start'), slider('start'), field('start')),
     h('div', { class: 'window' }, h('span', { class: 'dim' }, 'end'), slider('end'), field('end')));
@@ -76,6 +77,7 @@ export function buildControls(img, settings, onChange) {
   const projection = document.getElementById('projection');
   projection.value = settings.projection;
   projection.disabled = img.size.z < 2;
+  projection.closest('label').hidden = img.size.z < 2; // nothing to project in a single plane
   const zSlider = document.getElementById('z-slider');
   zSlider.disabled = settings.projection !== 'normal';
   projection.addEventListener('change', () => {

@@ -15,7 +15,8 @@ function physical(sizes, axis) {
 }
 
 function swatch(color) {
-  const css = color && /^[0-9a-f]{6}$/i.test(color) ? `#${color}` : '#888';
+  // RRGGBB, or RRGGBBAA (alpha dropped); grey only when the channel has no colour at all
+  const css = color && /^[0-9a-f]{6}([0-9a-f]{2})?$/i.test(color) ? `#${color.slice(0, 6)}` : '#888';
   return h('span', { class: 'swatch', style: `background:${css}` });
 }
 
@@ -31,7 +32,7 @@ export function linkList(links, { includeViewer = null } = {}) {
   return items.map(([label, href, key]) => h('li', {}, h('a', { href, class: `link-${key}`, dataset: { link: key } }, label)));
 }
 
-export function renderMeta(panel, d, { withViewerLink = true } = {}) {
+export function renderMeta(panel, d, { withViewerLink = true, withLinks = true, colors = null } = {}) {
   const size = d.size;
   const rows = [
     ['Format', d.format],
@@ -51,13 +52,13 @@ export function renderMeta(panel, d, { withViewerLink = true } = {}) {
     h('dl', { class: 'meta-table' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
     h('h4', {}, 'Channels'),
     h('ul', { class: 'meta-channels' }, d.channels.map((c, i) =>
-      h('li', {}, swatch(c.color), `${i + 1}. ${c.label}`, c.emissionWave ? h('span', { class: 'dim' }, ` ${c.emissionWave} nm`) : null))),
+      h('li', { dataset: { channel: String(i) } }, swatch((colors && colors[i]) || c.color), c.label, c.emissionWave ? h('span', { class: 'dim' }, ` ${c.emissionWave} nm`) : null))),
     h('h4', {}, 'Source'),
     h('p', { class: 'source-url', title: d.url }, h('code', {}, d.url), d.series ? ` (series ${d.series})` : ''),
     h('ul', { class: 'meta-sources' }, d.sources.slice(0, 20).map((s) =>
       h('li', { title: s.url }, h('code', {}, s.url.split('/').slice(-2).join('/')), ` ${humanBytes(s.size)}`,
         s.storageClass ? ` · ${s.storageClass}` : '', s.etag ? h('span', { class: 'dim' }, ` · etag ${s.etag}`) : null))),
     d.sources.length > 20 ? h('p', { class: 'dim' }, `… and ${d.sources.length - 20} more objects`) : null,
-    h('ul', { class: 'links' }, linkList(d.links, { includeViewer: withViewerLink ? d.id : null })),
+    withLinks ? h('ul', { class: 'links' }, linkList(d.links, { includeViewer: withViewerLink ? d.id : null })) : null,
   );
 }

@@ -80,7 +80,9 @@ async function main() {
     [img, details] = await Promise.all([api.imgData(imageId), api.details(imageId)]);
   } catch (err) { fail(`Cannot load image ${imageId}: ${err.message}`); return; }
   crumbs(img);
-  renderMeta(document.getElementById('meta'), details, { withViewerLink: false });
+  // the links are in the Share section above; the swatches show the colours the image is drawn in
+  renderMeta(document.getElementById('meta'), details,
+    { withViewerLink: false, withLinks: false, colors: img.channels.map((c) => c.color) });
   clear(document.getElementById('links'), linkList(details.links));
 
   const { settings, view } = fromQuery(location.search, img);

@@ -1,6 +1,6 @@
 """The cache tier: a local folder or a faster bucket in front of the archive.
 
-`open_cache(url, max_bytes, home)` opens a tier; the services object keeps one
+`open_cache(url, max_bytes, home, stores)` opens a tier; the services object keeps one
 `LazyCache` per process (opened on first use, because opening may scan a folder). Keys are
 relative paths whose first component is the kind of entry: "chunk/<sha256>",
 "shardindex/<sha256>", "thumb/<tag>/96x96.jpg", "overview/<tag>/<level>.npy". See docs/cache.md.
@@ -24,7 +24,9 @@ def open_cache(url: str, max_bytes: int, home: Path, stores: StoreRegistry | Non
     location = parse_url(url)
     if location.scheme == "file":
         return CacheTier(LocalFolder(Path("/" + location.key)), max_bytes, Path(home))
-    return CacheTier(ObjectStorePrefix(location, (stores or StoreRegistry()).open(location)), max_bytes, Path(home))
+    if stores is None:  # a default registry would ignore the store settings (endpoint, allow_http)
+        raise ValueError(f"the cache tier {url} is in an object store: open it with the services' store registry")
+    return CacheTier(ObjectStorePrefix(location, stores.open(location)), max_bytes, Path(home))
 
 
 class LazyCache:

@@ -3,7 +3,7 @@
 A declared `Content-Length` above the limit is answered 413 at once, without reading a
 byte; a body without one (chunked) is counted as it streams in and refused with 413 as soon
 as it passes the limit. Handlers never see more than `max_bytes`. Routes may ask for less
-(login reads at most `auth.web.MAX_LOGIN_BODY`).
+(login reads at most `api.auth.MAX_LOGIN_BODY`).
 """
 
 from __future__ import annotations

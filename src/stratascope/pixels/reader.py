@@ -64,11 +64,10 @@ def _span(start: int, stop: int, size: int, what: str) -> tuple[int, int]:
 
 
 class PixelReader:
-    def __init__(self, memory_bytes: int, fetch: RevisionFetch, max_pixels: int | None = None,
+    def __init__(self, memory_bytes: int, fetch: RevisionFetch,
                  codecs: CodecFactory | None = None, limits: ReadLimits | None = None):
         self.chunks = ChunkLRU(memory_bytes)
         self.fetch: RevisionFetch = fetch
-        self.max_pixels = max_pixels
         self.limits = limits or ReadLimits()
         # asyncio semaphores belong to one loop: one per loop (a server has one; the CLI and
         # tests may run several loops in turn), dropped with the loop
@@ -112,8 +111,6 @@ class PixelReader:
         if not c or any(not 0 <= ci < shape[1] for ci in c):
             raise RegionOutOfRange(f"channels {c} are outside 0:{shape[1]}")
         out_shape = (t[1] - t[0], len(c), z[1] - z[0], y[1] - y[0], x[1] - x[0])
-        if self.max_pixels and math.prod(out_shape) > self.max_pixels:
-            raise RegionTooLarge(f"region of {math.prod(out_shape)} pixels is above the limit of {self.max_pixels}")
         dtype = np.dtype(spec.dtype).newbyteorder("=")
         self._check_budget(out_shape, dtype)
         c_chunks = sorted({ci // chunk[1] for ci in c})
